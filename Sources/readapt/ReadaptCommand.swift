@@ -1,0 +1,11 @@
+import ArgumentParser
+import ReAdapt
+
+@main
+struct Readapt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "readapt",
+        abstract: "Adapt instruction-tuned language models to new domains (RE-Adapt).",
+        subcommands: []
+    )
+}
