@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -122,8 +121,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
         switch dtype {
         case .f32: memcpy(dst, src, out.count * 4)
-        case .f16: ck_st_f16_to_f32(src, dst, out.count)
-        case .bf16: ck_st_bf16_to_f32(src, dst, out.count)
+        case .f16: HalfPrecisionConversion.f16ToF32(src, dst, count: out.count)
+        case .bf16: HalfPrecisionConversion.bf16ToF32(src, dst, count: out.count)
         default: throw SafetensorsError.unsupportedDType(file: fileName, tensor: tensor, dtype: dtype)
         }
     }

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -78,7 +77,11 @@ public final class SafetensorsWriter {
                 let n = min(chunk, scalars.count - start)
                 try buffer.withUnsafeMutableBytes { out in
                     guard let src = scalars.baseAddress, let dst = out.baseAddress else { return }
-                    if dtype == .f16 { ck_st_f32_to_f16(src + start, dst, n) } else { ck_st_f32_to_bf16(src + start, dst, n) }
+                    if dtype == .f16 {
+                        HalfPrecisionConversion.f32ToF16(src + start, dst, count: n)
+                    } else {
+                        HalfPrecisionConversion.f32ToBF16(src + start, dst, count: n)
+                    }
                     try output.write(UnsafeRawBufferPointer(rebasing: out[0..<(2 * n)]), at: base + 2 * start)
                 }
                 start += n
