@@ -110,6 +110,14 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         return try file.load(name)
     }
 
+    /// Converts `name` to Float32 into caller-owned storage (see `SafetensorsFile.load(_:into:)`).
+    public func load(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        guard let file = owner[name] else {
+            throw SafetensorsError.tensorNotFound(file: files.map(\.fileName).joined(separator: ", "), tensor: name)
+        }
+        try file.load(name, into: destination)
+    }
+
     /// Raw stored bytes of `name` without copying (see `SafetensorsFile.withRawBytes`).
     public func withRawBytes<R>(_ name: String,
                                 _ body: (UnsafeRawBufferPointer, TensorInfo) throws -> R) throws -> R {

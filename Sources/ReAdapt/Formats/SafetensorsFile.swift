@@ -129,6 +129,21 @@ public final class SafetensorsFile: @unchecked Sendable {
         #endif
     }
 
+    /// Converts the tensor to Float32 straight into `destination`, which must hold exactly its
+    /// element count (for loading into storage the caller already owns, without a temporary array).
+    public func load(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        try withRawBytes(name) { raw, info in
+            guard [.f32, .f16, .bf16].contains(info.dtype) else {
+                throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
+            }
+            guard destination.count == info.elementCount else {
+                throw SafetensorsError.destinationSizeMismatch(file: fileName, tensor: name, elements: info.elementCount,
+                                                               destination: destination.count)
+            }
+            try SafetensorsFile.convert(raw, dtype: info.dtype, into: destination, fileName: fileName, tensor: name)
+        }
+    }
+
     /// Converts stored elements of a float dtype into `out` (which holds exactly their count).
     static func convert(_ raw: UnsafeRawBufferPointer, dtype: DType, into out: UnsafeMutableBufferPointer<Float>,
                         fileName: String, tensor: String) throws {

@@ -34,6 +34,20 @@ struct SafetensorsLayout {
         }
     }
 
+    /// The tensor's size in bytes, or nil if a dimension is negative or the size overflows
+    /// (computed like the reference: element count with checked products, times the dtype size).
+    static func byteCount(_ t: TensorInfo) -> Int? {
+        var elements = 1
+        for d in t.shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+            guard !overflow else { return nil }
+            elements = p
+        }
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: t.dtype.size)
+        return overflow ? nil : bytes
+    }
+
     /// `fileName` is only for error messages. `metadata` nil writes no `__metadata__` key; an
     /// empty map writes `{}` as the reference does. Metadata keys are written sorted (the reference
     /// writes them in hash order, so with more than one key its bytes vary from run to run).
@@ -48,6 +62,9 @@ struct SafetensorsLayout {
             }
             guard t.shape.allSatisfy({ $0 >= 0 }) else {
                 throw SafetensorsError.invalidWriteRequest(file: fileName, reason: "tensor '\(t.name)' has a negative dimension in \(t.shape)")
+            }
+            guard Self.byteCount(t) != nil else {
+                throw SafetensorsError.invalidWriteRequest(file: fileName, reason: "tensor '\(t.name)' is too large")
             }
         }
         let sorted = tensors.sorted { a, b in
@@ -73,14 +90,7 @@ struct SafetensorsLayout {
         var entries: [SafetensorsFile.Entry] = []
         entries.reserveCapacity(sorted.count)
         for t in sorted {
-            var bytes = t.dtype.size
-            for d in t.shape {
-                let (p, overflow) = bytes.multipliedReportingOverflow(by: d)
-                guard !overflow else {
-                    throw SafetensorsError.invalidWriteRequest(file: fileName, reason: "tensor '\(t.name)' is too large")
-                }
-                bytes = p
-            }
+            let bytes = Self.byteCount(t) ?? 0
             separator()
             SafetensorsJSON.appendQuoted(t.name, to: &json)
             json += Array(#":{"dtype":"\#(t.dtype.rawValue)","shape":["#.utf8)

@@ -39,7 +39,10 @@ public final class SafetensorsShardedWriter {
         var currentSize = 0
         var total = 0
         for tensor in tensors {
-            let size = tensor.elementCount * tensor.dtype.size
+            guard let size = SafetensorsLayout.byteCount(tensor) else {
+                throw SafetensorsError.invalidWriteRequest(file: directory.lastPathComponent,
+                                                           reason: "tensor '\(tensor.name)' has an invalid shape \(tensor.shape)")
+            }
             total += size
             if size > maxShardSize {
                 shards.append([tensor])   // as huggingface_hub: own shard, current one stays open
