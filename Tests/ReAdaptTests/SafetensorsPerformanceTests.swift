@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+import ReAdapt
+
+/// Load/write throughput on a large file. Skipped unless READAPT_BENCH=1, because timings are
+/// meaningless in debug builds and on a busy CI machine. Run with:
+///   READAPT_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter SafetensorsPerformanceTests
+final class SafetensorsPerformanceTests: XCTestCase {
+    func testLoadAndWriteThroughput() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["READAPT_BENCH"] == "1", "set READAPT_BENCH=1")
+        let dir = try SafetensorsFixtures.temporaryDirectory(self)
+        let count = 32 << 20   // 32 Mi elements per tensor
+        var rng = SystemRandomNumberGenerator()
+        let values = (0..<count).map { _ in Float.random(in: -2...2, using: &rng) }
+        let infos = [DType.f32, .f16, .bf16].map { TensorInfo(name: "w.\($0.rawValue)", dtype: $0, shape: [count / 1024, 1024]) }
+        let url = dir.appendingPathComponent("big.safetensors")
+
+        func best(_ runs: Int, _ body: () throws -> Void) rethrows -> Double {
+            var best = Double.infinity
+            for _ in 0..<runs {
+                let start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return best
+        }
+        let tensor = Tensor(shape: [count / 1024, 1024], scalars: values)
+        let writeTime = try best(3) {
+            let writer = try SafetensorsWriter(url: url, tensors: infos)
+            for info in infos { try writer.write(info.name, tensor) }
+            try writer.finish()
+        }
+        let file = try SafetensorsFile(url: url)
+        print(String(format: "write 3 tensors (%d MiB file): best %.3f s", file.entries.last!.dataRange.upperBound >> 20, writeTime))
+        for info in infos {
+            _ = try file.load(info.name)   // fault the pages in once
+            let seconds = try best(5) { _ = try file.load(info.name) }
+            let bytes = Double(count * info.dtype.size)
+            print(String(format: "load %@: best %.4f s = %.2f GB/s read, %.2f Gelem/s (F16C: %@)", info.dtype.rawValue,
+                         seconds, bytes / seconds / 1e9, Double(count) / seconds / 1e9,
+                         HalfPrecisionConversion.usesF16C ? "yes" : "no"))
+        }
+        XCTAssertEqual(try file.load("w.F32").scalars, values)
+    }
+}
