@@ -1,6 +1,6 @@
 // Float32 <-> Float16 / BFloat16 conversions: scalar references plus AVX2+F16C and AVX-512
-// paths. Rounding is to nearest, ties to even; NaN stays NaN with its sign (for F16 the
-// result is the canonical quiet NaN, as PyTorch produces).
+// paths. Rounding is to nearest, ties to even; NaN stays a quiet NaN with its sign and top
+// payload bits (for F16 exactly what the F16C instruction, and so PyTorch, produces).
 #include <immintrin.h>
 #include <string.h>
 #include "ckernels.h"
@@ -38,7 +38,7 @@ uint16_t ck_f32_to_f16(float f) {
     uint32_t u = bits_of(f);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return sign | 0x7e00u;   // NaN
+    if (a > 0x7f800000u) return sign | 0x7e00u | (uint16_t)((a >> 13) & 0x3ffu); // NaN, quiet
     if (a >= 0x477ff000u) return sign | 0x7c00u;  // >= 65520 rounds to infinity
     if (a >= 0x38800000u) {                       // normal half (>= 2^-14)
         uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
@@ -76,15 +76,9 @@ static void bf16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
 
 __attribute__((target("avx2,fma,f16c")))
 static void f32_to_f16_avx2(const float *src, uint16_t *dst, size_t n) {
-    const __m256 signMask = _mm256_set1_ps(-0.0f);
-    const __m256 quietNaN = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000));
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(src + i);
-        // Replace NaNs by the canonical quiet NaN (keeping the sign) so the result is 0x7e00.
-        __m256 isNaN = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-        __m256 canonical = _mm256_or_ps(_mm256_and_ps(v, signMask), quietNaN);
-        v = _mm256_blendv_ps(v, canonical, isNaN);
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     }
     for (; i < n; i++) dst[i] = ck_f32_to_f16(src[i]);
@@ -139,14 +133,9 @@ static void bf16_to_f32_avx512(const uint16_t *src, float *dst, size_t n) {
 
 CK_AVX512
 static void f32_to_f16_avx512(const float *src, uint16_t *dst, size_t n) {
-    const __m512i signMask = _mm512_set1_epi32((int)0x80000000u);
-    const __m512i quietNaN = _mm512_set1_epi32(0x7fc00000);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 v = _mm512_loadu_ps(src + i);
-        __mmask16 isNaN = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        __m512i canonical = _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), signMask), quietNaN);
-        v = _mm512_mask_mov_ps(v, isNaN, _mm512_castsi512_ps(canonical));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     }
     for (; i < n; i++) dst[i] = ck_f32_to_f16(src[i]);

@@ -4,7 +4,9 @@
 #include <stdint.h>
 
 /// Bulk conversions between Float32 and the 16-bit float formats, bit-exact with PyTorch:
-/// widening is exact; narrowing rounds to nearest, ties to even, and keeps NaN a NaN (same sign).
+/// widening is exact; narrowing rounds to nearest, ties to even, and keeps NaN a quiet NaN with
+/// its sign and top payload bits (PyTorch's F16 result exactly; PyTorch's own BF16 NaN bits vary
+/// between its scalar and vector paths, 0x7fc0 or 0xffff).
 /// `level` is the SIMD level to use (0 scalar reference, 1 AVX2+F16C, 2 AVX-512); it is
 /// lowered to what this CPU supports, so pass ck_simd_level() unless you are testing.
 void ck_convert_f16_to_f32(int level, const uint16_t *src, float *dst, size_t n);
