@@ -48,6 +48,7 @@ final class TokenizerTests: XCTestCase {
     func testMistralStyleMetaspace() throws { try checkFixture("mistral") }
     func testGemmaStyleSplitMergedWithPrevious() throws { try checkFixture("gemma") }
     func testLessCommonComponents() throws { try checkFixture("misc") }
+    func testSentencePieceWithFusedUnknown() throws { try checkFixture("spm_unk") }
     func testRealSmolLM2Tokenizer() throws { try checkFixture("smollm2") }
 
     /// `\s`, `\p{L}` and `\p{N}` agree with Oniguruma on every code point.
@@ -100,20 +101,22 @@ final class TokenizerTests: XCTestCase {
 
     /// Streaming pieces concatenate to the full decode, and never contain a partial character.
     func testStreamingDetokenizerMatchesFullDecode() throws {
-        for name in ["gpt2", "llama3", "llama2", "mistral", "gemma", "smollm2"] {
+        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "smollm2"] {
             let (tokenizer, cases) = try Self.load(name)
             for c in cases {
-                let full = tokenizer.decode(c.with_special)
+              for (ids, skip) in [(c.with_special, false), (c.with_special, true), (c.without_special, false)] {
+                let full = tokenizer.decode(ids, skipSpecialTokens: skip)
                 if full.unicodeScalars.contains("\u{FFFD}") { continue }
-                var stream = StreamingDetokenizer(tokenizer: tokenizer)
+                var stream = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: skip)
                 var text = ""
-                for id in c.with_special {
+                for id in ids {
                     let piece = stream.append(id)
                     XCTAssertFalse(piece.unicodeScalars.contains("\u{FFFD}"), "\(name): partial character emitted")
                     text += piece
                 }
                 text += stream.finish()
                 XCTAssertEqual(Array(text.unicodeScalars), Array(full.unicodeScalars), "\(name) stream of \(c.text.debugDescription.prefix(60))")
+              }
             }
         }
     }
