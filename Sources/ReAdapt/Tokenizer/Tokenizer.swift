@@ -90,17 +90,19 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     static func readJSONObject(_ url: URL) throws -> JSONObject {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            throw TokenizerError.unreadableFile(path: url.path, reason: (error as NSError).localizedDescription)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TokenizerError.unreadableFile(path: url.path, reason: "the file does not exist")
+        }
+        guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: url.path) else {
+            throw TokenizerError.unreadableFile(path: url.path, reason: "it is a directory or not readable")
         }
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw TokenizerError.invalidJSON(path: url.path, reason: (error as NSError).localizedDescription)
+            let reason = data.isEmpty ? "the file is empty" : "it is truncated or malformed"
+            throw TokenizerError.invalidJSON(path: url.path, reason: reason)
         }
         guard let dict = parsed as? [String: Any] else {
             throw TokenizerError.invalidJSON(path: url.path, reason: "the top level is not an object")
