@@ -27,6 +27,9 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .long, help: "Do not add the post-processor's special tokens (or, with --decode, skip special tokens).")
     var noSpecialTokens = false
 
+    @Option(name: .long, help: "Time loading and encoding (best of N runs) and print the timings to stderr.")
+    var benchmark: Int?
+
     func validate() throws {
         if (text == nil) == (file == nil) {
             throw ValidationError("Give exactly one of --text or --file.")
@@ -35,7 +38,9 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         do {
+            let loadStart = Date()
             let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
+            let loadSeconds = Date().timeIntervalSince(loadStart)
             let input: String
             if let text {
                 input = text
@@ -51,6 +56,9 @@ struct TokenizeCommand: ParsableCommand {
                 print(tokenizer.decode(ids, skipSpecialTokens: noSpecialTokens))
             } else {
                 let ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+                if let runs = benchmark, runs > 0 {
+                    reportTimings(tokenizer, input, runs: runs, loadSeconds: loadSeconds, tokens: ids.count)
+                }
                 let list = ids.map(String.init)
                 print(json ? "{\"ids\": [\(list.joined(separator: ", "))]}" : list.joined(separator: " "))
             }
@@ -58,6 +66,21 @@ struct TokenizeCommand: ParsableCommand {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode.failure
         }
+    }
+
+    /// Best-of-N encode time of the whole input (after one warm-up run, which fills the BPE cache
+    /// as a long-running process would have).
+    func reportTimings(_ tokenizer: Tokenizer, _ input: String, runs: Int, loadSeconds: Double, tokens: Int) {
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let start = Date()
+            _ = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+            best = min(best, Date().timeIntervalSince(start))
+        }
+        let megabytes = Double(input.utf8.count) / 1e6
+        let report = String(format: "load %.0f ms; encode %.2f MB, %d tokens: best of %d %.3f s = %.2f MB/s\n",
+                            loadSeconds * 1000, megabytes, tokens, runs, best, megabytes / best)
+        FileHandle.standardError.write(Data(report.utf8))
     }
 
     /// Ids as "1 2 3", "1,2,3", "[1, 2, 3]" or {"ids": [...]}.
