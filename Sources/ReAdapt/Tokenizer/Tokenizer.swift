@@ -97,12 +97,12 @@ public final class Tokenizer: @unchecked Sendable {
         guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: url.path) else {
             throw TokenizerError.unreadableFile(path: url.path, reason: "it is a directory or not readable")
         }
+        if data.isEmpty { throw TokenizerError.invalidJSON(path: url.path, reason: "the file is empty") }
         let parsed: Any
         do {
-            parsed = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            let reason = data.isEmpty ? "the file is empty" : "it is truncated or malformed"
-            throw TokenizerError.invalidJSON(path: url.path, reason: reason)
+            parsed = try JSONReader.parse([UInt8](data))
+        } catch let error as JSONReader.ParseError {
+            throw TokenizerError.invalidJSON(path: url.path, reason: "\(error.reason) at byte \(error.offset)")
         }
         guard let dict = parsed as? [String: Any] else {
             throw TokenizerError.invalidJSON(path: url.path, reason: "the top level is not an object")
