@@ -49,7 +49,7 @@ struct JSONObject {
 
     func name(_ key: String) -> String { field.isEmpty ? key : "\(field).\(key)" }
 
-    func isNull(_ key: String) -> Bool { dict[key] == nil || dict[key] is NSNull || dict[key] is JSONReader.Null }
+    func isNull(_ key: String) -> Bool { dict[key] == nil || dict[key] is JSONReader.Null }
 
     func string(_ key: String) throws -> String {
         guard let value = dict[key] else { throw TokenizerError.missingField(path: path, field: name(key)) }
@@ -73,7 +73,7 @@ struct JSONObject {
     }
 
     func int(_ key: String) throws -> Int {
-        guard let value = dict[key], !(value is NSNull), !(value is JSONReader.Null) else {
+        guard let value = dict[key], !(value is JSONReader.Null) else {
             throw TokenizerError.missingField(path: path, field: name(key))
         }
         guard let n = JSONObject.integer(value) else {
@@ -88,7 +88,7 @@ struct JSONObject {
     }
 
     func object(_ key: String) throws -> JSONObject {
-        guard let value = dict[key], !(value is NSNull), !(value is JSONReader.Null) else {
+        guard let value = dict[key], !(value is JSONReader.Null) else {
             throw TokenizerError.missingField(path: path, field: name(key))
         }
         guard let d = value as? [String: Any] else {
@@ -103,7 +103,7 @@ struct JSONObject {
     }
 
     func array(_ key: String) throws -> [Any] {
-        guard let value = dict[key], !(value is NSNull), !(value is JSONReader.Null) else {
+        guard let value = dict[key], !(value is JSONReader.Null) else {
             throw TokenizerError.missingField(path: path, field: name(key))
         }
         guard let a = value as? [Any] else {
