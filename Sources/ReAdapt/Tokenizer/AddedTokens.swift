@@ -14,11 +14,13 @@ struct AddedToken {
 struct AddedTokenTrie {
     private var children: [[UInt8: Int32]] = [[:]]
     private var terminal: [Int32] = [-1]     // node → index into `tokens`, or -1
+    private var startsToken = [Bool](repeating: false, count: 256)   // first bytes of any token
     let tokens: [AddedToken]
 
     init(_ tokens: [AddedToken], patterns: [[UInt8]]) {
         self.tokens = tokens
         for (index, pattern) in patterns.enumerated() where !pattern.isEmpty {
+            startsToken[Int(pattern[0])] = true
             var node = 0
             for b in pattern {
                 if let child = children[node][b] {
@@ -56,7 +58,7 @@ struct AddedTokenTrie {
         var i = 0
         var text: ScalarText? = nil   // decoded lazily, only when a flag needs neighbours
         while i < bytes.count {
-            guard let (index, matchEnd) = longestMatch(bytes, from: i) else { i += 1; continue }
+            guard startsToken[Int(bytes[i])], let (index, matchEnd) = longestMatch(bytes, from: i) else { i += 1; continue }
             let token = tokens[index]
             var start = i, stop = matchEnd
             i = matchEnd

@@ -18,11 +18,12 @@ final class BPEModel {
     private let prefix: [UInt8]                  // continuing_subword_prefix
     private let suffix: [UInt8]                  // end_of_word_suffix
     /// For byte-level vocabularies with ignore_merges: raw bytes of each token → id.
-    private let rawVocab: [[UInt8]: Int32]
+    private let rawVocab: [ByteKey: Int32]
+    private let vocabByKey: [ByteKey: Int32]   // the same as `vocab`, for the hot path
 
     private let cacheLock = NSLock()
-    private var cache: [[UInt8]: [Int32]] = [:]
-    private var byteLevelCache: [[UInt8]: [Int32]] = [:]
+    private var cache: [ByteKey: [Int32]] = [:]
+    private var byteLevelCache: [ByteKey: [Int32]] = [:]
     private let cacheCapacity = 10_000
     private let maxCachedLength = 256
 
@@ -103,13 +104,16 @@ final class BPEModel {
         } else {
             byteFallbackIDs = nil
         }
-        var raw = [[UInt8]: Int32]()
+        var raw = [ByteKey: Int32]()
+        var byKey = [ByteKey: Int32]()
         if ignoreMerges {
             for (bytes, id) in vocab {
-                if let r = ByteLevelAlphabet.decode(bytes) { raw[r] = id }
+                byKey[ByteKey(bytes)] = id
+                if let r = ByteLevelAlphabet.decode(bytes) { raw[ByteKey(r)] = id }
             }
         }
         rawVocab = raw
+        vocabByKey = byKey
     }
 
     var vocabularySize: Int { vocab.count }
@@ -117,14 +121,15 @@ final class BPEModel {
     /// The ids of one pre-token.
     func tokenize(_ piece: Piece, into out: inout [Int]) {
         if piece.bytes.isEmpty { return }
+        let key = ByteKey(piece.bytes)
         if ignoreMerges {
-            let direct = piece.isByteLevel ? rawVocab[piece.bytes] : vocab[piece.bytes]
+            let direct = piece.isByteLevel ? rawVocab[key] : vocabByKey[key]
             if let id = direct { out.append(Int(id)); return }
         }
         let cacheable = piece.bytes.count < maxCachedLength
         if cacheable {
             cacheLock.lock()
-            let hit = piece.isByteLevel ? byteLevelCache[piece.bytes] : cache[piece.bytes]
+            let hit = piece.isByteLevel ? byteLevelCache[key] : cache[key]
             cacheLock.unlock()
             if let hit {
                 for id in hit { out.append(Int(id)) }
@@ -136,9 +141,9 @@ final class BPEModel {
         if cacheable {
             cacheLock.lock()
             if piece.isByteLevel {
-                if byteLevelCache.count < cacheCapacity { byteLevelCache[piece.bytes] = ids }
+                if byteLevelCache.count < cacheCapacity { byteLevelCache[key] = ids }
             } else if cache.count < cacheCapacity {
-                cache[piece.bytes] = ids
+                cache[key] = ids
             }
             cacheLock.unlock()
         }
@@ -270,4 +275,22 @@ struct MergeHeap {
         }
         return first
     }
+}
+
+/// Byte-exact dictionary key with a precomputed FNV-1a hash, so a lookup feeds the hasher one
+/// word instead of every byte.
+struct ByteKey: Hashable {
+    let bytes: [UInt8]
+    let hash64: UInt64
+
+    @inline(__always)
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        hash64 = h
+    }
+
+    static func == (a: ByteKey, b: ByteKey) -> Bool { a.hash64 == b.hash64 && a.bytes == b.bytes }
+    func hash(into hasher: inout Hasher) { hasher.combine(hash64) }
 }

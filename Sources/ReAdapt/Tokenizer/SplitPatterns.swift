@@ -42,23 +42,21 @@ enum KnownPattern {
 }
 
 private let apostrophe: UInt32 = 0x27, space: UInt32 = 0x20, cr: UInt32 = 0x0D, lf: UInt32 = 0x0A
+private let whitespace = UnicodeClasses.whitespaceBit, letter = UnicodeClasses.letterBit
+private let number = UnicodeClasses.numberBit, other = UnicodeClasses.otherBit
 
-@inline(__always) private func isOther(_ c: UInt32) -> Bool {
-    UnicodeClasses.bits(c) & (UnicodeClasses.whitespaceBit | UnicodeClasses.letterBit | UnicodeClasses.numberBit) == 0
-}
-
-/// End of the run of scalars satisfying `predicate` starting at `start`.
-@inline(__always) private func runEnd(_ s: [UInt32], _ start: Int, _ predicate: (UInt32) -> Bool) -> Int {
+/// End of the run of scalars whose class bits intersect `mask`, starting at `start`.
+@inline(__always) private func runEnd(_ cls: [UInt8], _ start: Int, _ mask: UInt8) -> Int {
     var j = start
-    while j < s.count && predicate(s[j]) { j += 1 }
+    while j < cls.count && cls[j] & mask != 0 { j += 1 }
     return j
 }
 
 /// `\s+(?!\S)|\s+` at a whitespace scalar: the whole run if it ends the text, otherwise all but
 /// the last scalar of the run (which then leads the next word), but at least one scalar.
-@inline(__always) private func whitespaceMatchEnd(_ s: [UInt32], _ i: Int) -> Int {
-    let end = runEnd(s, i, UnicodeClasses.isWhitespace)
-    if end == s.count || end - i == 1 { return end }
+@inline(__always) private func whitespaceMatchEnd(_ cls: [UInt8], _ i: Int) -> Int {
+    let end = runEnd(cls, i, whitespace)
+    if end == cls.count || end - i == 1 { return end }
     return end - 1
 }
 
@@ -85,28 +83,28 @@ private let apostrophe: UInt32 = 0x27, space: UInt32 = 0x20, cr: UInt32 = 0x0D, 
 struct GPT2Scanner: SplitPattern {
     func matches(in text: ScalarText) -> [Range<Int>] {
         let s = text.scalars, n = s.count, offsets = text.offsets
+        let cls = UnicodeClasses.bits(of: s)
         var out: [Range<Int>] = []
         out.reserveCapacity(n / 3 + 1)
         var i = 0
         while i < n {
-            let end = matchEnd(s, i, n)
+            let end = matchEnd(s, cls, i, n)
             out.append(offsets[i]..<offsets[end])
             i = end
         }
         return out
     }
 
-    @inline(__always) private func matchEnd(_ s: [UInt32], _ i: Int, _ n: Int) -> Int {
-        let c = s[i]
+    @inline(__always) private func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
         let contraction = contractionLength(s, i, ignoreCase: false)
         if contraction > 0 { return i + contraction }
         // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional literal space, then a run.
-        let start = (c == space && i + 1 < n) ? i + 1 : i
-        let lead = s[start]
-        if UnicodeClasses.isLetter(lead) { return runEnd(s, start, UnicodeClasses.isLetter) }
-        if UnicodeClasses.isNumber(lead) { return runEnd(s, start, UnicodeClasses.isNumber) }
-        if isOther(lead) { return runEnd(s, start, isOther) }
-        return whitespaceMatchEnd(s, i)
+        let start = (s[i] == space && i + 1 < n) ? i + 1 : i
+        let lead = cls[start]
+        if lead & letter != 0 { return runEnd(cls, start, letter) }
+        if lead & number != 0 { return runEnd(cls, start, number) }
+        if lead & other != 0 { return runEnd(cls, start, other) }
+        return whitespaceMatchEnd(cls, i)
     }
 }
 
@@ -116,46 +114,45 @@ struct Llama3Scanner: SplitPattern {
 
     func matches(in text: ScalarText) -> [Range<Int>] {
         let s = text.scalars, n = s.count, offsets = text.offsets
+        let cls = UnicodeClasses.bits(of: s)
         var out: [Range<Int>] = []
         out.reserveCapacity(n / 3 + 1)
         var i = 0
         while i < n {
-            let end = matchEnd(s, i, n)
+            let end = matchEnd(s, cls, i, n)
             out.append(offsets[i]..<offsets[end])
             i = end
         }
         return out
     }
 
-    @inline(__always) private func matchEnd(_ s: [UInt32], _ i: Int, _ n: Int) -> Int {
+    @inline(__always) private func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
         let c = s[i]
         let contraction = contractionLength(s, i, ignoreCase: true)
         if contraction > 0 { return i + contraction }
-        let bits = UnicodeClasses.bits(c)
+        let bits = cls[i]
         // `[^\r\n\p{L}\p{N}]?\p{L}+`
-        if bits & UnicodeClasses.letterBit != 0 { return runEnd(s, i, UnicodeClasses.isLetter) }
-        if bits & UnicodeClasses.numberBit == 0 && c != cr && c != lf && i + 1 < n
-            && UnicodeClasses.isLetter(s[i + 1]) {
-            return runEnd(s, i + 1, UnicodeClasses.isLetter)
+        if bits & letter != 0 { return runEnd(cls, i, letter) }
+        if bits & number == 0 && c != cr && c != lf && i + 1 < n && cls[i + 1] & letter != 0 {
+            return runEnd(cls, i + 1, letter)
         }
         // `\p{N}{1,maxDigits}`
-        if bits & UnicodeClasses.numberBit != 0 {
-            return min(runEnd(s, i, UnicodeClasses.isNumber), i + maxDigits)
-        }
+        if bits & number != 0 { return min(runEnd(cls, i, number), i + maxDigits) }
         // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-        let start = (c == space && i + 1 < n && isOther(s[i + 1])) ? i + 1 : i
-        if isOther(s[start]) {
-            let punctuationEnd = runEnd(s, start, isOther)
-            return runEnd(s, punctuationEnd, { $0 == cr || $0 == lf })
+        let start = (c == space && i + 1 < n && cls[i + 1] & other != 0) ? i + 1 : i
+        if cls[start] & other != 0 {
+            var j = runEnd(cls, start, other)
+            while j < n && (s[j] == cr || s[j] == lf) { j += 1 }
+            return j
         }
         // `\s*[\r\n]+`: through the last CR/LF of the whitespace run, if it has one.
-        let wsEnd = runEnd(s, i, UnicodeClasses.isWhitespace)
+        let wsEnd = runEnd(cls, i, whitespace)
         var k = wsEnd - 1
         while k >= i {
             if s[k] == cr || s[k] == lf { return k + 1 }
             k -= 1
         }
-        return whitespaceMatchEnd(s, i)
+        return whitespaceMatchEnd(cls, i)
     }
 }
 

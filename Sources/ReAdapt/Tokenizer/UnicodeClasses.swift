@@ -11,6 +11,7 @@ enum UnicodeClasses {
     static let numberBit: UInt8 = 4
     static let markBit: UInt8 = 8
     static let connectorBit: UInt8 = 16   // Pc (underscore and friends), part of Rust's \w
+    static let otherBit: UInt8 = 32       // none of \s, \p{L}, \p{N}: `[^\s\p{L}\p{N}]`
 
     /// One byte of class bits for every Basic Multilingual Plane scalar, built once.
     static let bmpTable: [UInt8] = {
@@ -22,6 +23,11 @@ enum UnicodeClasses {
     }()
 
     static func computeBits(_ scalar: Unicode.Scalar) -> UInt8 {
+        let bits = categoryBits(scalar)
+        return bits & (whitespaceBit | letterBit | numberBit) == 0 ? bits | otherBit : bits
+    }
+
+    private static func categoryBits(_ scalar: Unicode.Scalar) -> UInt8 {
         let properties = scalar.properties
         var bits: UInt8 = properties.isWhitespace ? whitespaceBit : 0
         if let age = properties.age, age.major > 16 { return bits }
@@ -43,8 +49,14 @@ enum UnicodeClasses {
     @inline(__always)
     static func bits(_ value: UInt32) -> UInt8 {
         if value < 0x10000 { return bmpTable[Int(value)] }
-        guard let scalar = Unicode.Scalar(value) else { return 0 }
+        guard let scalar = Unicode.Scalar(value) else { return otherBit }
         return computeBits(scalar)
+    }
+
+    /// Class bits of every scalar of a text (one table access per scalar).
+    static func bits(of scalars: [UInt32]) -> [UInt8] {
+        let table = bmpTable
+        return scalars.map { $0 < 0x10000 ? table[Int($0)] : bits($0) }
     }
 
     /// `\s`: the White_Space property.
