@@ -80,7 +80,7 @@ final class TokenizerTests: XCTestCase {
             let text = c["text"] as! String
             var pieces: [Piece] = []
             pre.split(Piece(bytes: Array(text.utf8), atTextStart: true), into: &pieces)
-            let got = pieces.map { String(decoding: $0.bytes, as: UTF8.self).unicodeScalars.map(\.value) }
+            let got = pieces.map { String(decoding: $0.mapped().bytes, as: UTF8.self).unicodeScalars.map(\.value) }
             let expected = (c["pieces"] as! [String]).map { $0.unicodeScalars.map(\.value) }
             XCTAssertEqual(got, expected, "\(json.dict) on \(text.debugDescription.prefix(60))")
         }
@@ -119,6 +119,19 @@ final class TokenizerTests: XCTestCase {
               }
             }
         }
+    }
+
+    /// Concurrent encodes (sharing the BPE cache) give the same ids as serial ones.
+    func testConcurrentEncodingIsConsistent() throws {
+        let (tokenizer, cases) = try Self.load("smollm2")
+        let texts = cases.map(\.text)
+        var results = [[Int]](repeating: [], count: texts.count * 4)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: results.count) { i in
+            let ids = tokenizer.encode(texts[i % texts.count])
+            lock.lock(); results[i] = ids; lock.unlock()
+        }
+        for (i, ids) in results.enumerated() { XCTAssertEqual(ids, cases[i % texts.count].with_special) }
     }
 
     func testVocabularyAndSpecialTokens() throws {

@@ -109,6 +109,7 @@ struct ByteLevelPreTokenizer: PreTokenizer {
     let useRegex: Bool
 
     func split(_ piece: Piece, into out: inout [Piece]) {
+        if piece.bytes.isEmpty { return }
         var p = piece.mapped()
         if addPrefixSpace && p.bytes.first != 0x20 { p.bytes.insert(0x20, at: 0) }
         p.isByteLevel = true
@@ -131,6 +132,7 @@ struct MetaspacePreTokenizer: PreTokenizer {
     let splitOnReplacement: Bool
 
     func split(_ piece: Piece, into out: inout [Piece]) {
+        if piece.bytes.isEmpty { return }
         var p = piece.mapped()
         p.bytes = replaceMatches(of: LiteralPattern(needle: [0x20]), in: p.bytes, with: replacement)
         let startsWithReplacement = p.bytes.starts(with: replacement)

@@ -10,7 +10,7 @@ enum UnicodeClasses {
     static let letterBit: UInt8 = 2
     static let numberBit: UInt8 = 4
     static let markBit: UInt8 = 8
-    static let connectorBit: UInt8 = 16   // Pc (underscore and friends), part of Rust's \w
+    static let connectorBit: UInt8 = 16   // Pc (underscore and friends) and ZWNJ/ZWJ, the rest of \w
     static let otherBit: UInt8 = 32       // none of \s, \p{L}, \p{N}: `[^\s\p{L}\p{N}]`
 
     /// One byte of class bits for every Basic Multilingual Plane scalar, built once.
@@ -40,6 +40,8 @@ enum UnicodeClasses {
             bits |= markBit
         case .connectorPunctuation:
             bits |= connectorBit
+        case .format where scalar.value == 0x200C || scalar.value == 0x200D:
+            bits |= connectorBit   // Join_Control belongs to \w as well
         default:
             break
         }
