@@ -1,0 +1,157 @@
+import Foundation
+import XCTest
+@testable import ReAdapt
+
+/// Ids and decoded text pinned against the `tokenizers` library (fixtures from
+/// scripts/fixtures/make_tokenizer_fixtures.py). Ids must match exactly.
+final class TokenizerTests: XCTestCase {
+    static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+        .appendingPathComponent("tokenizers")
+
+    struct Case: Decodable {
+        let text: String
+        let with_special: [Int]
+        let without_special: [Int]
+        let decoded: String
+        let decoded_skip_special: String
+    }
+
+    static func load(_ name: String) throws -> (Tokenizer, [Case]) {
+        let dir = fixtures.appendingPathComponent(name)
+        let tokenizer = try Tokenizer(directory: dir)
+        let cases = try JSONDecoder().decode([Case].self, from: Data(contentsOf: dir.appendingPathComponent("expected.json")))
+        return (tokenizer, cases)
+    }
+
+    func checkFixture(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (tokenizer, cases) = try Self.load(name)
+        XCTAssertGreaterThan(cases.count, 30)
+        for c in cases {
+            let shown = c.text.debugDescription.prefix(80)
+            XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: true), c.with_special,
+                           "\(name) ids with special tokens for \(shown)", file: file, line: line)
+            XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: false), c.without_special,
+                           "\(name) ids without special tokens for \(shown)", file: file, line: line)
+            // Decoded text is compared scalar by scalar (String == would accept canonical equivalents).
+            XCTAssertEqual(Array(tokenizer.decode(c.with_special).unicodeScalars), Array(c.decoded.unicodeScalars),
+                           "\(name) decode for \(shown)", file: file, line: line)
+            XCTAssertEqual(Array(tokenizer.decode(c.with_special, skipSpecialTokens: true).unicodeScalars),
+                           Array(c.decoded_skip_special.unicodeScalars),
+                           "\(name) decode skipping special tokens for \(shown)", file: file, line: line)
+        }
+    }
+
+    func testGPT2StyleByteLevel() throws { try checkFixture("gpt2") }
+    func testLlama3StyleSplitAndIgnoreMerges() throws { try checkFixture("llama3") }
+    func testQwen2StyleWithNFC() throws { try checkFixture("qwen2") }
+    func testLlama2StyleSentencePieceByteFallback() throws { try checkFixture("llama2") }
+    func testMistralStyleMetaspace() throws { try checkFixture("mistral") }
+    func testGemmaStyleSplitMergedWithPrevious() throws { try checkFixture("gemma") }
+    func testLessCommonComponents() throws { try checkFixture("misc") }
+    func testSentencePieceWithFusedUnknown() throws { try checkFixture("spm_unk") }
+    func testRealSmolLM2Tokenizer() throws { try checkFixture("smollm2") }
+
+    /// `\s`, `\p{L}` and `\p{N}` agree with Oniguruma on every code point.
+    func testCharacterClassesMatchOniguruma() throws {
+        let url = Self.fixtures.appendingPathComponent("oniguruma_classes.json")
+        let ranges = try JSONDecoder().decode([String: [[UInt32]]].self, from: Data(contentsOf: url))
+        for (name, predicate) in [("s", UnicodeClasses.isWhitespace), ("L", UnicodeClasses.isLetter),
+                                  ("N", UnicodeClasses.isNumber)] as [(String, (UInt32) -> Bool)] {
+            var expected = [Bool](repeating: false, count: 0x110000)
+            for r in ranges[name]! { for v in r[0]...r[1] { expected[Int(v)] = true } }
+            var mismatches: [String] = []
+            for v in UInt32(0)..<0x110000 where !(0xD800...0xDFFF).contains(v) {
+                if predicate(v) != expected[Int(v)] { mismatches.append(String(v, radix: 16)) }
+            }
+            XCTAssertEqual(mismatches.count, 0, "\\\(name) differs at \(mismatches.prefix(10))")
+            XCTAssertGreaterThan(expected.filter { $0 }.count, 5)
+        }
+    }
+
+    /// Split pre-tokenizers (every behaviour, inverted or not, and the three known regexes run by
+    /// the hand-written scanners) cut text exactly as tokenizers' `pre_tokenize_str`.
+    func testSplitPreTokenizerPieces() throws {
+        let url = Self.fixtures.appendingPathComponent("split_cases.json")
+        let cases = try JSONReader.parse([UInt8](Data(contentsOf: url))) as! [[String: Any]]
+        XCTAssertGreaterThan(cases.count, 100)
+        for c in cases {
+            let json = JSONObject(c["pre_tokenizer"] as! [String: Any], path: "split_cases.json", field: "")
+            let pre = try makePreTokenizer(json)
+            let text = c["text"] as! String
+            var pieces: [Piece] = []
+            pre.split(Piece(bytes: Array(text.utf8), atTextStart: true), into: &pieces)
+            let got = pieces.map { String(decoding: $0.mapped().bytes, as: UTF8.self).unicodeScalars.map(\.value) }
+            let expected = (c["pieces"] as! [String]).map { $0.unicodeScalars.map(\.value) }
+            XCTAssertEqual(got, expected, "\(json.dict) on \(text.debugDescription.prefix(60))")
+        }
+    }
+
+    /// The general regex path (ICU) agrees with the hand-written scanners on the known patterns.
+    func testICUFallbackAgreesWithScanners() throws {
+        let (_, cases) = try Self.load("gpt2")
+        for pattern in [KnownPattern.gpt2, KnownPattern.llama3, KnownPattern.qwen2] {
+            let icu = try ICURegexPattern(pattern: pattern, file: "test")
+            let scanner = KnownPattern.scanner(for: pattern)!
+            for c in cases {
+                let text = ScalarText(Array(c.text.utf8))
+                XCTAssertEqual(icu.matches(in: text), scanner.matches(in: text), "\(pattern) on \(c.text.debugDescription.prefix(60))")
+            }
+        }
+    }
+
+    /// Streaming pieces concatenate to the full decode, and never contain a partial character.
+    func testStreamingDetokenizerMatchesFullDecode() throws {
+        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "smollm2"] {
+            let (tokenizer, cases) = try Self.load(name)
+            for c in cases {
+              for (ids, skip) in [(c.with_special, false), (c.with_special, true), (c.without_special, false)] {
+                let full = tokenizer.decode(ids, skipSpecialTokens: skip)
+                if full.unicodeScalars.contains("\u{FFFD}") { continue }
+                var stream = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: skip)
+                var text = ""
+                for id in ids {
+                    let piece = stream.append(id)
+                    XCTAssertFalse(piece.unicodeScalars.contains("\u{FFFD}"), "\(name): partial character emitted")
+                    text += piece
+                }
+                text += stream.finish()
+                XCTAssertEqual(Array(text.unicodeScalars), Array(full.unicodeScalars), "\(name) stream of \(c.text.debugDescription.prefix(60))")
+              }
+            }
+        }
+    }
+
+    /// Concurrent encodes (sharing the BPE cache) give the same ids as serial ones.
+    func testConcurrentEncodingIsConsistent() throws {
+        let (tokenizer, cases) = try Self.load("smollm2")
+        let texts = cases.map(\.text)
+        var results = [[Int]](repeating: [], count: texts.count * 4)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: results.count) { i in
+            let ids = tokenizer.encode(texts[i % texts.count])
+            lock.lock(); results[i] = ids; lock.unlock()
+        }
+        for (i, ids) in results.enumerated() { XCTAssertEqual(ids, cases[i % texts.count].with_special) }
+    }
+
+    func testVocabularyAndSpecialTokens() throws {
+        let (smol, _) = try Self.load("smollm2")
+        XCTAssertEqual(smol.vocabularySize, 49152)
+        XCTAssertEqual(smol.bosTokenID, 1)      // <|im_start|> in tokenizer_config.json
+        XCTAssertEqual(smol.eosTokenID, 2)      // <|im_end|>
+        XCTAssertEqual(smol.padTokenID, 2)
+        XCTAssertEqual(smol.unkTokenID, 0)
+        XCTAssertEqual(smol.id(forToken: "<|im_start|>"), 1)
+        XCTAssertEqual(smol.token(forID: 2), "<|im_end|>")
+        let hello = try XCTUnwrap(smol.id(forToken: "Ġhello"))
+        XCTAssertEqual(smol.token(forID: hello), "Ġhello")
+        XCTAssertNil(smol.token(forID: 49152))
+        XCTAssertNil(smol.id(forToken: "no such token at all"))
+        XCTAssertTrue(smol.isSpecialToken(0))
+        XCTAssertFalse(smol.isSpecialToken(hello))
+
+        let (llama2, _) = try Self.load("llama2")
+        XCTAssertEqual(llama2.unkTokenID, 0)
+        XCTAssertEqual(llama2.id(forToken: "<0x0A>"), 3 + 0x0A)
+    }
+}
