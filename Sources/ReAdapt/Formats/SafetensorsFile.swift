@@ -1,0 +1,132 @@
+import CKernels
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One safetensors file, memory-mapped read-only and validated completely when opened.
+///
+/// Opening reads only the header; tensor bytes stay in the mapping until `load` or
+/// `withRawBytes` touches them, so opening a multi-gigabyte checkpoint is cheap.
+/// The mapping lives as long as this object. Instances are immutable and safe to share.
+public final class SafetensorsFile: @unchecked Sendable {
+    /// Headers longer than this are refused, as the reference implementation does.
+    public static let maxHeaderLength = 100_000_000
+
+    /// Where a tensor's bytes lie, relative to the start of the data region.
+    public struct Entry: Equatable, Sendable {
+        public var info: TensorInfo
+        public var dataRange: Range<Int>
+    }
+
+    public let url: URL
+    /// The `__metadata__` map (empty if the file has none).
+    public let metadata: [String: String]
+    /// Tensors in file order (ascending data offset).
+    public let entries: [Entry]
+    /// Byte offset of the data region from the start of the file (8 + header length).
+    public let dataStart: Int
+
+    private let entryIndex: [String: Int]
+    private let mapping: UnsafeMutableRawPointer?
+    private let mappedLength: Int
+
+    /// The file name used in error messages.
+    var fileName: String { url.lastPathComponent }
+
+    /// Opens, maps and validates `url`. Throws `SafetensorsError` for any fault in the file.
+    public init(url: URL) throws {
+        self.url = url
+        let name = url.lastPathComponent
+        let fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SafetensorsError.cannotOpen(file: name, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            throw SafetensorsError.cannotOpen(file: name, reason: String(cString: strerror(errno)))
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw SafetensorsError.cannotOpen(file: name, reason: "not a regular file")
+        }
+        let size = Int(status.st_size)
+        guard size >= 8 else { throw SafetensorsError.fileTooSmall(file: name, size: size) }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw SafetensorsError.cannotOpen(file: name, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        do {
+            let bytes = UnsafeRawBufferPointer(start: base, count: size)
+            let header = try SafetensorsHeader.parse(bytes, fileName: name)
+            self.metadata = header.metadata
+            self.entries = header.entries
+            self.dataStart = header.dataStart
+        } catch {
+            munmap(base, size)
+            throw error
+        }
+        self.mapping = base
+        self.mappedLength = size
+        var index: [String: Int] = [:]
+        for (i, entry) in entries.enumerated() { index[entry.info.name] = i }
+        self.entryIndex = index
+    }
+
+    deinit {
+        if let mapping { munmap(mapping, mappedLength) }
+    }
+
+    /// Every tensor name, sorted.
+    public var tensorNames: [String] { entries.map(\.info.name).sorted() }
+
+    public func entry(_ name: String) -> Entry? {
+        entryIndex[name].map { entries[$0] }
+    }
+
+    public func info(_ name: String) -> TensorInfo? { entry(name)?.info }
+
+    /// Calls `body` with the tensor's bytes exactly as stored (little-endian, possibly unaligned),
+    /// without copying. The pointer is valid only during the call.
+    public func withRawBytes<R>(_ name: String,
+                                _ body: (UnsafeRawBufferPointer, TensorInfo) throws -> R) throws -> R {
+        guard let entry = entry(name) else {
+            throw SafetensorsError.tensorNotFound(file: fileName, tensor: name)
+        }
+        let start = mapping.map { UnsafeRawPointer($0) + dataStart + entry.dataRange.lowerBound }
+        return try body(UnsafeRawBufferPointer(start: start, count: entry.dataRange.count), entry.info)
+    }
+
+    /// The tensor converted to Float32. F32, F16 and BF16 convert exactly; other dtypes throw
+    /// `unsupportedDType`.
+    public func load(_ name: String) throws -> Tensor {
+        try withRawBytes(name) { raw, info in
+            guard [.f32, .f16, .bf16].contains(info.dtype) else {
+                throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
+            }
+            let count = info.elementCount
+            var scalars = [Float](repeating: 0, count: count)
+            if count > 0 {
+                try scalars.withUnsafeMutableBufferPointer { out in
+                    try SafetensorsFile.convert(raw, dtype: info.dtype, into: out, fileName: fileName, tensor: name)
+                }
+            }
+            return Tensor(shape: info.shape, scalars: scalars)
+        }
+    }
+
+    /// Converts stored elements of a float dtype into `out` (which holds exactly their count).
+    static func convert(_ raw: UnsafeRawBufferPointer, dtype: DType, into out: UnsafeMutableBufferPointer<Float>,
+                        fileName: String, tensor: String) throws {
+        guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
+        switch dtype {
+        case .f32: memcpy(dst, src, out.count * 4)
+        case .f16: ck_st_f16_to_f32(src, dst, out.count)
+        case .bf16: ck_st_bf16_to_f32(src, dst, out.count)
+        default: throw SafetensorsError.unsupportedDType(file: fileName, tensor: tensor, dtype: dtype)
+        }
+    }
+}
+
+extension SafetensorsFile: TensorSource {}
