@@ -87,6 +87,13 @@ public final class InferenceSession {
     /// row-major) when `allPositions` is true.
     @discardableResult
     public func forward(_ tokens: [Int], allPositions: Bool = false) throws -> [Float] {
+        try forward(tokens, logitRows: allPositions ? 0..<tokens.count : max(tokens.count - 1, 0)..<tokens.count)
+    }
+
+    /// Like `forward(_:allPositions:)`, returning logits only for the tokens at indices `logitRows`
+    /// of `tokens` ([logitRows.count × vocab]); the LM head runs on those rows only.
+    @discardableResult
+    public func forward(_ tokens: [Int], logitRows: Range<Int>) throws -> [Float] {
         guard !tokens.isEmpty else { throw ModelRunError.emptyInput }
         for t in tokens where t < 0 || t >= spec.vocabSize {
             throw ModelRunError.tokenOutOfRange(token: t, vocabSize: spec.vocabSize)
@@ -94,17 +101,17 @@ public final class InferenceSession {
         guard position + tokens.count <= capacity else {
             throw ModelRunError.contextFull(capacity: capacity, needed: position + tokens.count)
         }
+        let wanted = logitRows.clamped(to: 0..<tokens.count)
         growCache(to: position + tokens.count)
         let vocab = spec.vocabSize
-        let outRows = allPositions ? tokens.count : 1
-        if logits.count != outRows * vocab { logits = [Float](repeating: 0, count: outRows * vocab) }
+        if logits.count != wanted.count * vocab { logits = [Float](repeating: 0, count: wanted.count * vocab) }
         var start = 0
         while start < tokens.count {
             let end = min(start + max(maxChunk, 1), tokens.count)
-            let wantRows = allPositions ? (start..<end) : (end == tokens.count ? (end - 1..<end) : end..<end)
+            let rows = wanted.clamped(to: start..<end)
             logits.withUnsafeMutableBufferPointer { out in
-                let first = allPositions ? wantRows.lowerBound : 0
-                runChunk(Array(tokens[start..<end]), logitRows: (wantRows.lowerBound - start)..<(wantRows.upperBound - start),
+                let first = rows.isEmpty ? 0 : rows.lowerBound - wanted.lowerBound
+                runChunk(Array(tokens[start..<end]), logitRows: (rows.lowerBound - start)..<(rows.upperBound - start),
                          into: out.baseAddress! + first * vocab)
             }
             start = end
