@@ -187,10 +187,11 @@ public struct ModelSpec: Sendable, Equatable {
             let f = Float(factor), lowF = Float(low), highF = Float(high), old = Float(original)
             let lowWavelen = old / lowF, highWavelen = old / highF
             inv = inv.map { freq in
-                let wavelen = 2 * Float.pi / freq
+                // `scalar / tensor` in PyTorch is reciprocal(tensor) * scalar; mirrored for bitwise agreement.
+                let wavelen = (1 / freq) * Float(2 * Double.pi)
                 if wavelen < highWavelen { return freq }
                 if wavelen > lowWavelen { return freq / f }
-                let smooth = (old / wavelen - lowF) / (highF - lowF)
+                let smooth = ((1 / wavelen) * old - lowF) / (highF - lowF)
                 return (1 - smooth) * freq / f + smooth * freq
             }
         }
