@@ -1,0 +1,293 @@
+import CKernels
+import Foundation
+
+/// Problems running a model on given tokens.
+public enum ModelRunError: Error, CustomStringConvertible, Equatable {
+    case tokenOutOfRange(token: Int, vocabSize: Int)
+    case contextFull(capacity: Int, needed: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case .tokenOutOfRange(let token, let vocab):
+            return "Token id \(token) is outside the model's vocabulary of \(vocab) tokens."
+        case .contextFull(let capacity, let needed):
+            return "The input needs \(needed) positions but the session holds at most \(capacity)."
+        case .emptyInput:
+            return "The model was given no tokens to process."
+        }
+    }
+}
+
+/// A growable F32 buffer with a stable pointer between growths (scratch space and KV cache).
+final class FloatBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Float>
+    private(set) var count: Int
+
+    init(count: Int) {
+        self.count = max(count, 1)
+        pointer = .allocate(capacity: self.count)
+        pointer.initialize(repeating: 0, count: self.count)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Makes room for `needed` floats; contents are not preserved.
+    func reserve(_ needed: Int) {
+        guard needed > count else { return }
+        pointer.deallocate()
+        count = needed
+        pointer = .allocate(capacity: needed)
+        pointer.initialize(repeating: 0, count: needed)
+    }
+}
+
+/// The running state of one sequence: KV cache, rotary tables and scratch buffers, allocated once and
+/// grown only when a longer context or a larger chunk is seen, so decoding allocates nothing per token.
+///
+/// `forward` follows llama2.c's run.c: embed, then per layer norm → fused qkv → rope → cache →
+/// attention → o_proj (+residual) → norm → fused gate/up → activation → down (+residual), then the
+/// final norm and the LM head on the rows whose logits are wanted.
+public final class InferenceSession {
+    public let model: LanguageModel
+    /// The most positions this session will hold.
+    public let capacity: Int
+    /// Positions already in the cache; the next token goes here.
+    public private(set) var position = 0
+    /// Longest run of tokens processed in one pass; longer inputs are processed in chunks.
+    public var maxChunk = 512
+
+    private let spec: ModelSpec
+    private let inverseFrequencies: [Float]
+    /// Positions the cache and rotary tables currently have room for.
+    private var allocatedPositions = 0
+    private var keys: [FloatBuffer]     // per layer: [kvHeads][allocatedPositions][headDim]
+    private var values: [FloatBuffer]
+    private let ropeCos = FloatBuffer(count: 1), ropeSin = FloatBuffer(count: 1)  // [positions][headDim/2]
+    private let x = FloatBuffer(count: 1), xn = FloatBuffer(count: 1)
+    private let qkv = FloatBuffer(count: 1), attention = FloatBuffer(count: 1)
+    private let gateUp = FloatBuffer(count: 1), activated = FloatBuffer(count: 1)
+    private let scores = FloatBuffer(count: 1)
+    private var logits: [Float] = []
+
+    init(model: LanguageModel, capacity: Int) {
+        self.model = model
+        self.capacity = max(capacity, 1)
+        spec = model.spec
+        inverseFrequencies = spec.inverseFrequencies
+        keys = (0..<spec.layerCount).map { _ in FloatBuffer(count: 1) }
+        values = (0..<spec.layerCount).map { _ in FloatBuffer(count: 1) }
+    }
+
+    /// Forgets the sequence (the buffers are kept).
+    public func reset() { position = 0 }
+
+    /// Runs `tokens` at positions `position ..< position + tokens.count`, extending the cache.
+    /// Returns the logits of the last token ([vocab]), or of every token ([tokens.count × vocab],
+    /// row-major) when `allPositions` is true.
+    @discardableResult
+    public func forward(_ tokens: [Int], allPositions: Bool = false) throws -> [Float] {
+        try forward(tokens, logitRows: allPositions ? 0..<tokens.count : max(tokens.count - 1, 0)..<tokens.count)
+    }
+
+    /// Like `forward(_:allPositions:)`, returning logits only for the tokens at indices `logitRows`
+    /// of `tokens` ([logitRows.count × vocab]); the LM head runs on those rows only.
+    @discardableResult
+    public func forward(_ tokens: [Int], logitRows: Range<Int>) throws -> [Float] {
+        guard !tokens.isEmpty else { throw ModelRunError.emptyInput }
+        for t in tokens where t < 0 || t >= spec.vocabSize {
+            throw ModelRunError.tokenOutOfRange(token: t, vocabSize: spec.vocabSize)
+        }
+        guard position + tokens.count <= capacity else {
+            throw ModelRunError.contextFull(capacity: capacity, needed: position + tokens.count)
+        }
+        let wanted = logitRows.clamped(to: 0..<tokens.count)
+        growCache(to: position + tokens.count)
+        let vocab = spec.vocabSize
+        if logits.count != wanted.count * vocab { logits = [Float](repeating: 0, count: wanted.count * vocab) }
+        var start = 0
+        while start < tokens.count {
+            let end = min(start + max(maxChunk, 1), tokens.count)
+            let rows = wanted.clamped(to: start..<end)
+            logits.withUnsafeMutableBufferPointer { out in
+                let first = rows.isEmpty ? 0 : rows.lowerBound - wanted.lowerBound
+                runChunk(Array(tokens[start..<end]), logitRows: (rows.lowerBound - start)..<(rows.upperBound - start),
+                         into: out.baseAddress! + first * vocab)
+            }
+            start = end
+        }
+        return logits
+    }
+
+    // MARK: - One chunk
+
+    private func runChunk(_ tokens: [Int], logitRows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let n = tokens.count, h = spec.hiddenSize, inter = spec.intermediateSize
+        let qWidth = spec.queryWidth, kvWidth = spec.kvWidth, qkvWidth = qWidth + 2 * kvWidth
+        for buffer in [x, xn] { buffer.reserve(n * h) }
+        qkv.reserve(n * qkvWidth)
+        attention.reserve(n * qWidth)
+        gateUp.reserve(n * 2 * inter)
+        activated.reserve(n * inter)
+        let x = x.pointer, xn = xn.pointer, qkv = qkv.pointer, gateUp = gateUp.pointer, act = activated.pointer
+
+        // Embeddings (× sqrt(hidden) for Gemma).
+        model.embedding.withUnsafeBufferPointer { table in
+            for (row, token) in tokens.enumerated() {
+                let src = table.baseAddress! + token * h, dst = x + row * h
+                if spec.embeddingScale == 1 { dst.update(from: src, count: h) }
+                else { for i in 0..<h { dst[i] = src[i] * spec.embeddingScale } }
+            }
+        }
+
+        let addOne: Int32 = spec.normAddsOne ? 1 : 0
+        for (index, layer) in model.layers.enumerated() {
+            layer.attentionNorm.withUnsafeBufferPointer { w in
+                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+            }
+            layer.qkv.apply(xn, rows: n, into: qkv)
+            if let bias = layer.qkvBias { addRowBias(qkv, rows: n, width: qkvWidth, bias) }
+            for row in 0..<n {
+                let pos = position + row
+                mk_rope(qkv + row * qkvWidth, spec.headCount + spec.kvHeadCount, spec.headDim,
+                        ropeCos.pointer + pos * (spec.headDim / 2), ropeSin.pointer + pos * (spec.headDim / 2))
+            }
+            storeKeysAndValues(layer: index, rows: n)
+            attend(layer: index, rows: n)
+            layer.output.apply(attention.pointer, rows: n, into: x, accumulate: true)
+            if let bias = layer.outputBias { addRowBias(x, rows: n, width: h, bias) }
+
+            layer.mlpNorm.withUnsafeBufferPointer { w in
+                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+            }
+            layer.gateUp.apply(xn, rows: n, into: gateUp)
+            if let bias = layer.gateUpBias { addRowBias(gateUp, rows: n, width: 2 * inter, bias) }
+            for row in 0..<n {
+                let gate = gateUp + row * 2 * inter
+                switch spec.activation {
+                case .silu: mk_silu_mul(gate, gate + inter, act + row * inter, inter)
+                case .geluTanh: mk_gelu_tanh_mul(gate, gate + inter, act + row * inter, inter)
+                case .gelu: mk_gelu_mul(gate, gate + inter, act + row * inter, inter)
+                }
+            }
+            layer.down.apply(act, rows: n, into: x, accumulate: true)
+            if let bias = layer.downBias { addRowBias(x, rows: n, width: h, bias) }
+        }
+        position += n
+
+        // Final norm and LM head only for the rows whose logits are wanted.
+        guard !logitRows.isEmpty else { return }
+        model.finalNorm.withUnsafeBufferPointer { w in
+            mk_rmsnorm(x + logitRows.lowerBound * h, h, w.baseAddress, xn, h, logitRows.count, h,
+                       spec.rmsNormEps, addOne)
+        }
+        model.head.apply(xn, rows: logitRows.count, into: out)
+    }
+
+    private func addRowBias(_ y: UnsafeMutablePointer<Float>, rows: Int, width: Int, _ bias: [Float]) {
+        bias.withUnsafeBufferPointer { b in
+            for row in 0..<rows { mk_add(y + row * width, b.baseAddress, width) }
+        }
+    }
+
+    /// Copies this chunk's rotated keys and its values into the layer's cache.
+    private func storeKeysAndValues(layer: Int, rows n: Int) {
+        let hd = spec.headDim, qWidth = spec.queryWidth, kvWidth = spec.kvWidth
+        let qkvWidth = qWidth + 2 * kvWidth
+        let k = keys[layer].pointer, v = values[layer].pointer
+        for row in 0..<n {
+            let src = qkv.pointer + row * qkvWidth
+            for g in 0..<spec.kvHeadCount {
+                let dst = (g * allocatedPositions + position + row) * hd
+                (k + dst).update(from: src + qWidth + g * hd, count: hd)
+                (v + dst).update(from: src + qWidth + kvWidth + g * hd, count: hd)
+            }
+        }
+    }
+
+    /// Causal grouped-query attention of this chunk's queries over the cache, into `attention`.
+    private func attend(layer: Int, rows n: Int) {
+        let hd = spec.headDim, heads = spec.headCount, group = spec.headCount / spec.kvHeadCount
+        let qWidth = spec.queryWidth, qkvWidth = qWidth + 2 * spec.kvWidth
+        let scale = 1 / Float(hd).squareRoot()
+        let keys = keys[layer].pointer, values = values[layer].pointer
+        let stride = allocatedPositions * hd
+        let total = position + n
+        let window = spec.slidingWindow
+        let q = qkv.pointer, out = attention.pointer
+
+        if n == 1 {
+            // Decode: one query per head; heads split across cores when there is enough work.
+            let lo = window.map { max(0, position - $0 + 1) } ?? 0
+            let visible = total - lo
+            scores.reserve(heads * visible)
+            let scratch = scores.pointer
+            let one = { (head: Int) in
+                let g = head / group
+                mk_attend(q + head * hd, keys + g * stride + lo * hd, values + g * stride + lo * hd,
+                          visible, hd, scale, scratch + head * visible, out + head * hd)
+            }
+            if visible * heads * hd >= 1 << 15 {
+                DispatchQueue.concurrentPerform(iterations: heads, execute: one)
+            } else {
+                for head in 0..<heads { one(head) }
+            }
+            return
+        }
+
+        // Prefill: per head, scores = scale·Q·Kᵀ and out = P·V through GEMM; masked entries are zeroed
+        // after a softmax over each row's visible keys.
+        scores.reserve(n * total)
+        let s = scores.pointer
+        for head in 0..<heads {
+            let g = head / group
+            GEMM.sgemm(transA: false, transB: true, m: n, n: total, k: hd, alpha: scale,
+                       a: q + head * hd, lda: qkvWidth, b: keys + g * stride, ldb: hd,
+                       beta: 0, c: s, ldc: total)
+            for row in 0..<n {
+                let pos = position + row
+                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                let r = s + row * total
+                mk_softmax(r + lo, pos + 1 - lo)
+                if lo > 0 { r.update(repeating: 0, count: lo) }
+                if pos + 1 < total { (r + pos + 1).update(repeating: 0, count: total - pos - 1) }
+            }
+            GEMM.sgemm(transA: false, transB: false, m: n, n: hd, k: total,
+                       a: s, lda: total, b: values + g * stride, ldb: hd,
+                       beta: 0, c: out + head * hd, ldc: qWidth)
+        }
+    }
+
+    // MARK: - Growth
+
+    /// Ensures the cache and rotary tables hold `needed` positions, doubling to limit regrowth.
+    private func growCache(to needed: Int) {
+        guard needed > allocatedPositions else { return }
+        let newSize = min(capacity, max(needed, 2 * allocatedPositions, 64))
+        let hd = spec.headDim, kvHeads = spec.kvHeadCount
+        for layer in 0..<spec.layerCount {
+            for cache in [keys[layer], values[layer]] {
+                let old = UnsafeMutablePointer<Float>.allocate(capacity: kvHeads * max(allocatedPositions, 1) * hd)
+                defer { old.deallocate() }
+                old.update(from: cache.pointer, count: kvHeads * allocatedPositions * hd)
+                cache.reserve(kvHeads * newSize * hd)
+                for g in 0..<kvHeads {
+                    (cache.pointer + g * newSize * hd).update(from: old + g * allocatedPositions * hd,
+                                                              count: position * hd)
+                }
+            }
+        }
+        let half = hd / 2
+        ropeCos.reserve(newSize * half)
+        ropeSin.reserve(newSize * half)
+        for pos in 0..<newSize {
+            for i in 0..<half {
+                // As transformers: angle = float(pos) * inv_freq in F32, then cos/sin of it.
+                let angle = Float(pos) * inverseFrequencies[i]
+                ropeCos.pointer[pos * half + i] = Float(Foundation.cos(Double(angle)))
+                ropeSin.pointer[pos * half + i] = Float(Foundation.sin(Double(angle)))
+            }
+        }
+        allocatedPositions = newSize
+    }
+}
