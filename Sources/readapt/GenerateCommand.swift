@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import ReAdapt
+
+/// `readapt generate`: continue a prompt, streaming text as tokens are chosen.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt with a model, streaming the text as it is generated."
+    )
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "The prompt text (encoded with the tokenizer's own special tokens, as transformers does).")
+    var prompt: String
+
+    @Option(name: .long, help: "Most new tokens to generate.")
+    var maxTokens = 128
+
+    @Option(name: .long, help: "Sampling temperature; 0 chooses the most likely token (greedy).")
+    var temperature: Float = 0
+
+    @Option(name: .long, help: "Nucleus sampling: keep the most likely tokens whose probability reaches P (1 = off).")
+    var topP: Float = 1
+
+    @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
+    var topK = 0
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Flag(name: .long, help: "Print one JSON object {text, tokens, prefill_tokens_per_second, decode_tokens_per_second} instead of streaming.")
+    var json = false
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be a finite number >= 0, not \(temperature).")
+        }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], not \(topP).") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, not \(topK).") }
+    }
+
+    struct Output: Encodable {
+        var text: String
+        var tokens: Int
+        var prefillTokensPerSecond: Double
+        var decodeTokensPerSecond: Double
+        var stopReason: String
+        enum CodingKeys: String, CodingKey {
+            case text, tokens
+            case prefillTokensPerSecond = "prefill_tokens_per_second"
+            case decodeTokensPerSecond = "decode_tokens_per_second"
+            case stopReason = "stop_reason"
+        }
+    }
+
+    func run() throws {
+        let (model, tokenizer, eos) = try modelOptions.load()
+        let promptIDs = tokenizer.encode(prompt)
+        guard !promptIDs.isEmpty else { throw CommandLineError("The prompt encodes to no tokens.") }
+        guard promptIDs.count < model.spec.maxPositions else {
+            throw CommandLineError("The prompt has \(promptIDs.count) tokens, but \(modelOptions.model) holds at most \(model.spec.maxPositions).")
+        }
+        let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        let generator = Generator(model: model, eosTokenIDs: eos, sampling: sampling)
+        var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
+        var text = ""
+        let result = try generator.generate(prompt: promptIDs, maxTokens: maxTokens) { token in
+            let piece = detokenizer.append(token)
+            text += piece
+            if !json {
+                FileHandle.standardOutput.write(Data(piece.utf8))
+            }
+        }
+        let tail = detokenizer.finish()
+        text += tail
+        if json {
+            try printJSON(Output(text: text, tokens: result.tokens.count,
+                                 prefillTokensPerSecond: result.prefillTokensPerSecond,
+                                 decodeTokensPerSecond: result.decodeTokensPerSecond,
+                                 stopReason: result.stopReason.rawValue))
+        } else {
+            print(tail)
+            printToStandardError(String(
+                format: "%d prompt tokens at %.1f tokens/s; %d new tokens at %.1f tokens/s; stopped: %@.",
+                result.promptTokens, result.prefillTokensPerSecond, result.tokens.count,
+                result.decodeTokensPerSecond, result.stopReason.rawValue))
+        }
+    }
+}

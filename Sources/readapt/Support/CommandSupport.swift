@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import ReAdapt
+
+/// A one-sentence command-line error. ArgumentParser prints its description after "Error: " on
+/// stderr and exits with a non-zero status.
+struct CommandLineError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Human-facing progress and timings go to stderr so stdout stays machine-readable.
+func printToStandardError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// The whole of a UTF-8 text file, or a clear error naming it.
+func readTextFile(_ path: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw CommandLineError("\(path) does not exist.")
+    }
+    guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
+        throw CommandLineError("\(path) is not a readable file.")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw CommandLineError("\(path) is not valid UTF-8 text.")
+    }
+    return text
+}
+
+/// Prints an Encodable value as one line of JSON on stdout (keys sorted, so output is stable).
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// Seconds since `start` on a monotonic clock.
+func secondsSince(_ start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+}
+
+extension WeightStorage: ExpressibleByArgument {}
+
+/// Options shared by every command that runs a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json).")
+    var model: String
+
+    @Option(name: .long, help: "In-memory weight precision: bf16 (default, fastest), f16 or f32 (PyTorch-exact).")
+    var precision: WeightStorage = .bf16
+
+    /// The model, its tokenizer and its end-of-sequence ids, with load time reported on stderr.
+    func load() throws -> (model: LanguageModel, tokenizer: Tokenizer, eosTokenIDs: [Int]) {
+        let directory = URL(fileURLWithPath: model)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandLineError("\(model) is not a model directory.")
+        }
+        let start = ContinuousClock.now
+        let tokenizer = try Tokenizer(directory: directory)
+        let languageModel = try LanguageModel.load(directory: directory, precision: precision)
+        let eos = try LanguageModel.eosTokenIDs(directory: directory, spec: languageModel.spec)
+        printToStandardError(String(format: "Loaded %@ (%@ weights) in %.2f s.", model,
+                                    precision.rawValue, secondsSince(start)))
+        return (languageModel, tokenizer, eos)
+    }
+}
