@@ -121,7 +121,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
         #if os(Linux)
         let hugePage = 2 << 20
-        guard buffer.count >= 2 * hugePage, let base = buffer.baseAddress else { return }
+        guard buffer.count >= hugePage, let base = buffer.baseAddress else { return }
         let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
         let end = (Int(bitPattern: base) + buffer.count) & ~(hugePage - 1)
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
