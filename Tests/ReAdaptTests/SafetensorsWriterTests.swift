@@ -41,28 +41,38 @@ final class SafetensorsWriterTests: XCTestCase {
         }
     }
 
-    func testShardedOutputIsByteIdenticalToTransformersSavePretrained() throws {
-        let source = try SafetensorsCheckpoint(directory: SafetensorsFixtures.url("sharded"))
-        let spec = try SafetensorsFixtures.json("sharded/order.json")
-        let order = try XCTUnwrap(spec["order"] as? [String])
-        let maxShard = try XCTUnwrap(spec["max_shard_size"] as? Int)
-        let dir = try SafetensorsFixtures.temporaryDirectory(self)
-        let writer = try SafetensorsShardedWriter(directory: dir, tensors: order.compactMap { source.info($0) },
-                                                  maxShardSize: maxShard, totalParameters: spec["total_parameters"] as? Int)
-        XCTAssertEqual(writer.shardFileNames.count, 5)
-        for name in order {
-            try source.withRawBytes(name) { raw, _ in try writer.writeRaw(name, bytes: raw) }
-        }
-        // Before finish nothing carries a final name.
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix(".") }, [])
-        try writer.finish()
-        let produced = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        let expectedNames = try FileManager.default.contentsOfDirectory(atPath: SafetensorsFixtures.url("sharded").path)
-            .filter { $0 != "order.json" }.sorted()
-        XCTAssertEqual(produced, expectedNames)
-        for name in expectedNames {
-            XCTAssertEqual(try bytes(dir.appendingPathComponent(name)),
-                           try bytes(SafetensorsFixtures.url("sharded/\(name)")), name)
+    /// `sharded`: a tiny Llama saved by transformers' save_pretrained (5 shards).
+    /// `sharded_quirks`: a tensor over the limit, mixed dtypes and names needing JSON escapes,
+    /// split by huggingface_hub and indexed the way transformers writes the index.
+    func testShardedOutputIsByteIdenticalToTransformers() throws {
+        for (fixture, shardCount) in [("sharded", 5), ("sharded_quirks", 4)] {
+            let source = try SafetensorsCheckpoint(directory: SafetensorsFixtures.url(fixture))
+            let spec = try SafetensorsFixtures.json("\(fixture)/order.json")
+            let order = try XCTUnwrap(spec["order"] as? [String])
+            let maxShard = try XCTUnwrap(spec["max_shard_size"] as? Int)
+            let dir = try SafetensorsFixtures.temporaryDirectory(self)
+            let writer = try SafetensorsShardedWriter(directory: dir, tensors: order.compactMap { source.info($0) },
+                                                      maxShardSize: maxShard, totalParameters: spec["total_parameters"] as? Int)
+            XCTAssertEqual(writer.shardFileNames.count, shardCount, fixture)
+            for name in order {
+                // Float tensors go through the converting path, the rest raw.
+                if let info = source.info(name), info.dtype != .f32 {
+                    try writer.write(name, try source.load(name))
+                } else {
+                    try source.withRawBytes(name) { raw, _ in try writer.writeRaw(name, bytes: raw) }
+                }
+            }
+            // Before finish nothing carries a final name.
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix(".") }, [])
+            try writer.finish()
+            let produced = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+            let expectedNames = try FileManager.default.contentsOfDirectory(atPath: SafetensorsFixtures.url(fixture).path)
+                .filter { $0 != "order.json" }.sorted()
+            XCTAssertEqual(produced, expectedNames, fixture)
+            for name in expectedNames {
+                XCTAssertEqual(try bytes(dir.appendingPathComponent(name)),
+                               try bytes(SafetensorsFixtures.url("\(fixture)/\(name)")), "\(fixture)/\(name)")
+            }
         }
     }
 
