@@ -110,15 +110,8 @@ final class SafetensorsConversionTests: XCTestCase {
         for _ in 0..<100_000 { values.append(Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng))) }
         values.removeAll { $0.isNaN }
         let out = f32ToBF16(values)
-        for (v, b) in zip(values, out) {
-            // Independent reference: choose the nearer of the two truncation neighbours, ties to even.
-            let down = v.bitPattern & 0xFFFF_0000
-            let rest = v.bitPattern & 0xFFFF
-            let expected: UInt32
-            if rest > 0x8000 || (rest == 0x8000 && (down >> 16) & 1 == 1) { expected = down + 0x10000 } else { expected = down }
-            if UInt32(b) << 16 != expected {
-                return XCTFail("\(v): got 0x\(String(b, radix: 16)), expected 0x\(String(expected >> 16, radix: 16))")
-            }
+        for (v, b) in zip(values, out) where UInt32(b) << 16 != bf16Rounded(v).bitPattern {
+            return XCTFail("\(v): got 0x\(String(b, radix: 16)), expected 0x\(String(bf16Rounded(v).bitPattern >> 16, radix: 16))")
         }
         XCTAssertEqual(f32ToBF16([Float(bitPattern: 0x7F7F_8000)]), [0x7F80], "rounds up to infinity")
     }

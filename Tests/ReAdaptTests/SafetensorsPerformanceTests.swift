@@ -43,3 +43,33 @@ final class SafetensorsPerformanceTests: XCTestCase {
         XCTAssertEqual(try file.load("w.F32").scalars, values)
     }
 }
+
+/// Opening and loading every tensor of a real checkpoint directory, if one is named by
+/// READAPT_BENCH_CHECKPOINT (e.g. SmolLM2-135M saved as BF16 shards).
+final class SafetensorsCheckpointLoadBenchmark: XCTestCase {
+    func testLoadWholeCheckpoint() throws {
+        guard let path = ProcessInfo.processInfo.environment["READAPT_BENCH_CHECKPOINT"] else {
+            throw XCTSkip("set READAPT_BENCH_CHECKPOINT to a checkpoint directory")
+        }
+        var best = (open: Double.infinity, load: Double.infinity)
+        var summary = ""
+        for _ in 0..<3 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let checkpoint = try SafetensorsCheckpoint(directory: URL(fileURLWithPath: path))
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            var elements = 0
+            var dtypes = Set<String>()
+            var kept: [Tensor] = []   // keep everything, as a model load would
+            for name in checkpoint.tensorNames {
+                kept.append(try checkpoint.load(name))
+                elements += kept.last!.count
+                dtypes.insert(checkpoint.info(name)!.dtype.rawValue)
+            }
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            best.open = min(best.open, Double(t1 - t0) / 1e9)
+            best.load = min(best.load, Double(t2 - t1) / 1e9)
+            summary = "\(checkpoint.files.count) files, \(checkpoint.tensorNames.count) tensors, \(elements) elements, \(dtypes.sorted())"
+        }
+        print(String(format: "checkpoint %@: open best %.4f s, load all best %.3f s", summary, best.open, best.load))
+    }
+}

@@ -9,7 +9,9 @@ import Darwin
 ///
 /// Opening reads only the header; tensor bytes stay in the mapping until `load` or
 /// `withRawBytes` touches them, so opening a multi-gigabyte checkpoint is cheap.
-/// The mapping lives as long as this object. Instances are immutable and safe to share.
+/// The mapping lives as long as this object. Instances are immutable and safe to share across
+/// threads. As with any memory-mapped reader, truncating the file while it is open makes later
+/// reads of the lost pages fault (SIGBUS); checkpoints are not expected to change under a reader.
 public final class SafetensorsFile: @unchecked Sendable {
     /// Headers longer than this are refused, as the reference implementation does.
     public static let maxHeaderLength = 100_000_000
@@ -29,7 +31,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let dataStart: Int
 
     private let entryIndex: [String: Int]
-    private let mapping: UnsafeMutableRawPointer?
+    private let mapping: UnsafeMutableRawPointer
     private let mappedLength: Int
 
     /// The file name used in error messages.
@@ -74,7 +76,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     deinit {
-        if let mapping { munmap(mapping, mappedLength) }
+        munmap(mapping, mappedLength)
     }
 
     /// Every tensor name, sorted.
@@ -93,7 +95,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let entry = entry(name) else {
             throw SafetensorsError.tensorNotFound(file: fileName, tensor: name)
         }
-        let start = mapping.map { UnsafeRawPointer($0) + dataStart + entry.dataRange.lowerBound }
+        let start = UnsafeRawPointer(mapping) + dataStart + entry.dataRange.lowerBound
         return try body(UnsafeRawBufferPointer(start: start, count: entry.dataRange.count), entry.info)
     }
 
@@ -121,7 +123,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
         #if os(Linux)
         let hugePage = 2 << 20
-        guard buffer.count >= 2 * hugePage, let base = buffer.baseAddress else { return }
+        guard buffer.count >= hugePage, let base = buffer.baseAddress else { return }
         let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
         let end = (Int(bitPattern: base) + buffer.count) & ~(hugePage - 1)
         guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }

@@ -88,7 +88,7 @@ public final class SafetensorsShardedWriter {
         } else {
             let parameters = totalParameters ?? tensors.reduce(0) { $0 + $1.elementCount }
             let weightMap = shardOf.mapValues { names[$0] }
-            indexJSON = ShardIndexJSON.encode(totalParameters: parameters, totalSize: total, weightMap: weightMap)
+            indexJSON = SafetensorsIndexJSON.encode(totalParameters: parameters, totalSize: total, weightMap: weightMap)
         }
     }
 
@@ -112,7 +112,7 @@ public final class SafetensorsShardedWriter {
         }
         for writer in writers { try writer.finish() }
         if let indexJSON {
-            let output = try TemporaryOutput(finalURL: directory.appendingPathComponent(SafetensorsCheckpoint.indexFileName))
+            let output = try SafetensorsPartialFile(finalURL: directory.appendingPathComponent(SafetensorsCheckpoint.indexFileName))
             try indexJSON.withUnsafeBytes { try output.write($0, at: 0) }
             try output.commit(expectedSize: indexJSON.count)
         }
@@ -134,7 +134,7 @@ public final class SafetensorsShardedWriter {
 
 /// The index file exactly as transformers writes it:
 /// `json.dumps(index, indent=2, sort_keys=True) + "\n"` (so non-ASCII is \u-escaped).
-enum ShardIndexJSON {
+enum SafetensorsIndexJSON {
     static func encode(totalParameters: Int, totalSize: Int, weightMap: [String: String]) -> [UInt8] {
         var out = "{\n  \"metadata\": {\n"
         out += "    \"total_parameters\": \(totalParameters),\n"

@@ -23,7 +23,7 @@ public final class SafetensorsWriter {
     private let layout: SafetensorsLayout
     private let index: [String: Int]
     private var written: [Bool]
-    private var output: TemporaryOutput?
+    private var output: SafetensorsPartialFile?
     private var fileName: String { url.lastPathComponent }
 
     /// Declares the file's tensors and writes its header. `metadata` nil writes no `__metadata__`.
@@ -34,7 +34,7 @@ public final class SafetensorsWriter {
         for (i, entry) in layout.entries.enumerated() { index[entry.info.name] = i }
         self.index = index
         self.written = [Bool](repeating: false, count: layout.entries.count)
-        let output = try TemporaryOutput(finalURL: url)
+        let output = try SafetensorsPartialFile(finalURL: url)
         self.output = output
         try layout.header.withUnsafeBytes { try output.write($0, at: 0) }
     }
@@ -122,7 +122,7 @@ public final class SafetensorsWriter {
         output = nil
     }
 
-    private func openOutput() throws -> TemporaryOutput {
+    private func openOutput() throws -> SafetensorsPartialFile {
         guard let output else {
             throw SafetensorsError.invalidWriteRequest(file: fileName, reason: "the writer is already finished or cancelled")
         }
@@ -144,7 +144,7 @@ public final class SafetensorsWriter {
 
 /// A hidden temporary file next to its final path, renamed into place on commit and removed
 /// otherwise.
-final class TemporaryOutput {
+final class SafetensorsPartialFile {
     let finalURL: URL
     let temporaryPath: String
     private var fd: Int32
