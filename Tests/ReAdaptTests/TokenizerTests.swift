@@ -49,6 +49,7 @@ final class TokenizerTests: XCTestCase {
     func testGemmaStyleSplitMergedWithPrevious() throws { try checkFixture("gemma") }
     func testLessCommonComponents() throws { try checkFixture("misc") }
     func testSentencePieceWithFusedUnknown() throws { try checkFixture("spm_unk") }
+    func testClassicBPEWithSubwordPrefixAndSuffix() throws { try checkFixture("subword") }
     func testRealSmolLM2Tokenizer() throws { try checkFixture("smollm2") }
 
     /// `\s`, `\p{L}` and `\p{N}` agree with Oniguruma on every code point.
@@ -101,7 +102,7 @@ final class TokenizerTests: XCTestCase {
 
     /// Streaming pieces concatenate to the full decode, and never contain a partial character.
     func testStreamingDetokenizerMatchesFullDecode() throws {
-        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "smollm2"] {
+        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "subword", "smollm2"] {
             let (tokenizer, cases) = try Self.load(name)
             for c in cases {
               for (ids, skip) in [(c.with_special, false), (c.with_special, true), (c.without_special, false)] {

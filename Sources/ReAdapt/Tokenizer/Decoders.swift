@@ -131,6 +131,16 @@ struct MetaspaceDecoder: TokenDecoder {
     }
 }
 
+/// Classic BPE's end-of-word suffix becomes a space (nothing after the last token).
+struct SuffixDecoder: TokenDecoder {
+    let suffix: [UInt8]
+    func decodeChain(_ tokens: [[UInt8]]) -> [[UInt8]] {
+        tokens.enumerated().map { index, token in
+            replaceMatches(of: LiteralPattern(needle: suffix), in: token, with: index == tokens.count - 1 ? [] : [0x20])
+        }
+    }
+}
+
 func makeDecoder(_ json: JSONObject) throws -> TokenDecoder {
     let type = try json.string("type")
     switch type {
@@ -144,6 +154,8 @@ func makeDecoder(_ json: JSONObject) throws -> TokenDecoder {
         return ByteFallbackDecoder()
     case "Fuse":
         return FuseDecoder()
+    case "BPEDecoder":
+        return SuffixDecoder(suffix: Array((try json.optionalString("suffix") ?? "</w>").utf8))
     case "Strip":
         let content = try json.string("content")
         guard content.unicodeScalars.count == 1 else { throw json.invalid("content", "expected a single character") }
