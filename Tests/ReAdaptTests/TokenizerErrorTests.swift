@@ -75,6 +75,8 @@ final class TokenizerErrorTests: XCTestCase {
                         { if case .invalidField(_, "model.merges", _) = $0 { return true }; return false })
         try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": -3}, "merges": []}"#),
                         { if case .invalidField(_, "model.vocab", _) = $0 { return true }; return false })
+        try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": 2000000000}, "merges": []}"#),
+                        { if case .invalidField(_, "model.vocab", _) = $0 { return true }; return false })
         try expectError(minimal(model: #"{"type": "BPE", "merges": []}"#),
                         { if case .missingField(_, "model.vocab") = $0 { return true }; return false })
         try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": ["ab"]}"#),

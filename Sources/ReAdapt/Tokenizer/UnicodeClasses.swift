@@ -77,7 +77,16 @@ enum UnicodeClasses {
 /// starting byte offsets, the form the scanners and splitters work on.
 struct ScalarText {
     var scalars: [UInt32] = []
-    var offsets: [Int] = []   // offsets[i] = byte offset of scalars[i]; offsets[count] = byte count
+    /// offsets[i] = byte offset of scalars[i]; offsets[count] = byte count. Stored as UInt32
+    /// (a Swift String cannot reach 4 GB here) to halve the memory of long texts.
+    var offsets = ByteOffsets()
+
+    struct ByteOffsets {
+        fileprivate var storage: [UInt32] = []
+        @inline(__always) subscript(i: Int) -> Int { Int(storage[i]) }
+        fileprivate mutating func reserveCapacity(_ n: Int) { storage.reserveCapacity(n) }
+        @inline(__always) fileprivate mutating func append(_ v: Int) { storage.append(UInt32(truncatingIfNeeded: v)) }
+    }
 
     init(_ bytes: [UInt8]) {
         scalars.reserveCapacity(bytes.count)
