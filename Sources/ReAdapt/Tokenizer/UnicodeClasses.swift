@@ -73,8 +73,8 @@ enum UnicodeClasses {
     }
 }
 
-/// Decoding UTF-8 bytes (always valid here: they come from Swift Strings) into scalars and their
-/// starting byte offsets, the form the scanners and splitters work on.
+/// Decoding UTF-8 bytes (valid here: they come from Swift Strings and vocabulary entries) into
+/// scalars and their starting byte offsets, the form the scanners and splitters work on.
 struct ScalarText {
     var scalars: [UInt32] = []
     /// offsets[i] = byte offset of scalars[i]; offsets[count] = byte count. Stored as UInt32
@@ -98,14 +98,17 @@ struct ScalarText {
             offsets.append(i)
             if b0 < 0x80 {
                 scalars.append(b0); i += 1
-            } else if b0 < 0xE0 {
+            } else if b0 >= 0xC0 && b0 < 0xE0 && i + 1 < n {
                 scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); i += 2
-            } else if b0 < 0xF0 {
+            } else if b0 >= 0xE0 && b0 < 0xF0 && i + 2 < n {
                 scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6
                                | UInt32(bytes[i + 2] & 0x3F)); i += 3
-            } else {
+            } else if b0 >= 0xF0 && i + 3 < n {
                 scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
                                | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)); i += 4
+            } else {
+                // Not reachable with text from Swift Strings; degrade instead of reading past the end.
+                scalars.append(0xFFFD); i += 1
             }
         }
         offsets.append(n)
