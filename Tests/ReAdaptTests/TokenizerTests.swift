@@ -52,12 +52,30 @@ final class TokenizerTests: XCTestCase {
     func testClassicBPEWithSubwordPrefixAndSuffix() throws { try checkFixture("subword") }
     func testRealSmolLM2Tokenizer() throws { try checkFixture("smollm2") }
 
-    /// `\s`, `\p{L}` and `\p{N}` agree with Oniguruma on every code point.
+    /// Random strings stressing whitespace, contractions, digits, marks and added tokens give the
+    /// same ids as tokenizers for every fixture tokenizer.
+    func testRandomStringsMatchTokenizers() throws {
+        struct RandomCases: Decodable { let texts: [String]; let ids: [String: [[Int]]] }
+        let url = Self.fixtures.appendingPathComponent("random_cases.json")
+        let random = try JSONDecoder().decode(RandomCases.self, from: Data(contentsOf: url))
+        XCTAssertEqual(random.ids.count, 10)
+        for (name, expected) in random.ids.sorted(by: { $0.key < $1.key }) {
+            let tokenizer = try Tokenizer(directory: Self.fixtures.appendingPathComponent(name))
+            var failures = 0
+            for (text, ids) in zip(random.texts, expected) where tokenizer.encode(text, addSpecialTokens: false) != ids {
+                failures += 1
+                if failures <= 3 { XCTFail("\(name): \(text.debugDescription) → \(tokenizer.encode(text, addSpecialTokens: false)), expected \(ids)") }
+            }
+            XCTAssertEqual(failures, 0, "\(name): \(failures) of \(random.texts.count) random strings differ")
+        }
+    }
+
+    /// `\s`, `\p{L}`, `\p{N}` agree with Oniguruma and `\w` with Rust's regex crate on every code point.
     func testCharacterClassesMatchOniguruma() throws {
         let url = Self.fixtures.appendingPathComponent("oniguruma_classes.json")
         let ranges = try JSONDecoder().decode([String: [[UInt32]]].self, from: Data(contentsOf: url))
         for (name, predicate) in [("s", UnicodeClasses.isWhitespace), ("L", UnicodeClasses.isLetter),
-                                  ("N", UnicodeClasses.isNumber)] as [(String, (UInt32) -> Bool)] {
+                                  ("N", UnicodeClasses.isNumber), ("w_rust", UnicodeClasses.isWordCharacter)] as [(String, (UInt32) -> Bool)] {
             var expected = [Bool](repeating: false, count: 0x110000)
             for r in ranges[name]! { for v in r[0]...r[1] { expected[Int(v)] = true } }
             var mismatches: [String] = []

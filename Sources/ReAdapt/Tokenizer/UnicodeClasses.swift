@@ -9,9 +9,10 @@ enum UnicodeClasses {
     static let whitespaceBit: UInt8 = 1
     static let letterBit: UInt8 = 2
     static let numberBit: UInt8 = 4
-    static let markBit: UInt8 = 8
-    static let connectorBit: UInt8 = 16   // Pc (underscore and friends) and ZWNJ/ZWJ, the rest of \w
     static let otherBit: UInt8 = 32       // none of \s, \p{L}, \p{N}: `[^\s\p{L}\p{N}]`
+    /// `\w` (Oniguruma and Rust regex alike): Alphabetic, marks, Nd, Pc and Join_Control — so
+    /// "Ⅻ" (Nl, alphabetic) is a word character but "½" (No) is not.
+    static let wordBit: UInt8 = 64
 
     /// One byte of class bits for every Basic Multilingual Plane scalar, built once.
     static let bmpTable: [UInt8] = {
@@ -31,19 +32,20 @@ enum UnicodeClasses {
         let properties = scalar.properties
         var bits: UInt8 = properties.isWhitespace ? whitespaceBit : 0
         if let age = properties.age, age.major > 16 { return bits }
-        switch properties.generalCategory {
+        let category = properties.generalCategory
+        switch category {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             bits |= letterBit
         case .decimalNumber, .letterNumber, .otherNumber:
             bits |= numberBit
-        case .nonspacingMark, .spacingMark, .enclosingMark:
-            bits |= markBit
-        case .connectorPunctuation:
-            bits |= connectorBit
-        case .format where scalar.value == 0x200C || scalar.value == 0x200D:
-            bits |= connectorBit   // Join_Control belongs to \w as well
         default:
             break
+        }
+        switch category {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation:
+            bits |= wordBit
+        default:
+            if properties.isAlphabetic || properties.isJoinControl { bits |= wordBit }
         }
         return bits
     }
@@ -67,10 +69,8 @@ enum UnicodeClasses {
     @inline(__always) static func isLetter(_ v: UInt32) -> Bool { bits(v) & letterBit != 0 }
     /// `\p{N}`, also Rust's `char::is_numeric`.
     @inline(__always) static func isNumber(_ v: UInt32) -> Bool { bits(v) & numberBit != 0 }
-    /// Rust regex's `\w`, used for added tokens' `single_word` (letters, marks, digits, connectors).
-    @inline(__always) static func isWordCharacter(_ v: UInt32) -> Bool {
-        bits(v) & (letterBit | numberBit | markBit | connectorBit) != 0
-    }
+    /// `\w`, used by the Whitespace pre-tokenizer and added tokens' `single_word`.
+    @inline(__always) static func isWordCharacter(_ v: UInt32) -> Bool { bits(v) & wordBit != 0 }
 }
 
 /// Decoding UTF-8 bytes (valid here: they come from Swift Strings and vocabulary entries) into
