@@ -70,6 +70,23 @@ final class TokenizerTests: XCTestCase {
         }
     }
 
+    /// Random id sequences (partial characters, stray byte tokens, specials) decode as in tokenizers.
+    func testRandomIDsDecodeLikeTokenizers() throws {
+        struct Decoded: Decodable { let ids: [Int]; let text: String; let text_skip_special: String }
+        struct RandomCases: Decodable { let decode: [String: [Decoded]] }
+        let url = Self.fixtures.appendingPathComponent("random_cases.json")
+        let random = try JSONDecoder().decode(RandomCases.self, from: Data(contentsOf: url))
+        XCTAssertEqual(random.decode.count, 10)
+        for (name, cases) in random.decode.sorted(by: { $0.key < $1.key }) {
+            let tokenizer = try Tokenizer(directory: Self.fixtures.appendingPathComponent(name))
+            for c in cases {
+                XCTAssertEqual(Array(tokenizer.decode(c.ids).unicodeScalars), Array(c.text.unicodeScalars), "\(name) \(c.ids)")
+                XCTAssertEqual(Array(tokenizer.decode(c.ids, skipSpecialTokens: true).unicodeScalars),
+                               Array(c.text_skip_special.unicodeScalars), "\(name) \(c.ids) skipping specials")
+            }
+        }
+    }
+
     /// `\s`, `\p{L}`, `\p{N}` agree with Oniguruma and `\w` with Rust's regex crate on every code point.
     func testCharacterClassesMatchOniguruma() throws {
         let url = Self.fixtures.appendingPathComponent("oniguruma_classes.json")
