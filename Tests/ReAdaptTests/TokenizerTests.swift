@@ -170,6 +170,12 @@ final class TokenizerTests: XCTestCase {
         for (i, ids) in results.enumerated() { XCTAssertEqual(ids, cases[i % texts.count].with_special) }
     }
 
+    func testEncodeBatchKeepsOrder() throws {
+        let (tokenizer, cases) = try Self.load("llama3")
+        XCTAssertEqual(tokenizer.encodeBatch(cases.map(\.text)), cases.map(\.with_special))
+        XCTAssertEqual(tokenizer.encodeBatch(cases.map(\.text), addSpecialTokens: false), cases.map(\.without_special))
+    }
+
     func testVocabularyAndSpecialTokens() throws {
         let (smol, _) = try Self.load("smollm2")
         XCTAssertEqual(smol.vocabularySize, 49152)
