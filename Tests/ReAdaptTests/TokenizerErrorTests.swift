@@ -68,6 +68,8 @@ final class TokenizerErrorTests: XCTestCase {
                         { if case .unsupportedComponent(_, "pre-tokenizer", "Punctuation") = $0 { return true }; return false })
         try expectError(minimal(decoder: #"{"type": "WordPiece"}"#),
                         { if case .unsupportedComponent(_, "decoder", "WordPiece") = $0 { return true }; return false })
+        try expectError(minimal(decoder: #"{"type": "Strip", "content": " ", "start": -1, "stop": 0}"#),
+                        { if case .invalidField(_, "decoder.start", _) = $0 { return true }; return false })
     }
 
     func testInvalidModelContents() throws {

@@ -159,8 +159,9 @@ func makeDecoder(_ json: JSONObject) throws -> TokenDecoder {
     case "Strip":
         let content = try json.string("content")
         guard content.unicodeScalars.count == 1 else { throw json.invalid("content", "expected a single character") }
-        return StripDecoder(content: content.unicodeScalars.first!.value,
-                            start: try json.int("start", default: 0), stop: try json.int("stop", default: 0))
+        let start = try json.int("start", default: 0), stop = try json.int("stop", default: 0)
+        guard start >= 0, stop >= 0 else { throw json.invalid(start < 0 ? "start" : "stop", "expected a count of at least 0") }
+        return StripDecoder(content: content.unicodeScalars.first!.value, start: start, stop: stop)
     case "Metaspace":
         let replacement = try json.optionalString("replacement") ?? "\u{2581}"
         guard replacement.unicodeScalars.count == 1 else { throw json.invalid("replacement", "expected a single character") }
