@@ -96,8 +96,6 @@ extension TokenizerError {
         case let .unreadableFile(p, _), let .invalidJSON(p, _), let .missingField(p, _), let .invalidField(p, _, _),
              let .unsupportedComponent(p, _, _), let .invalidRegex(p, _, _):
             return p
-        default:
-            return ""
         }
     }
 }

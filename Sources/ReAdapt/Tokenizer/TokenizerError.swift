@@ -9,8 +9,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case invalidField(path: String, field: String, reason: String)
     case unsupportedComponent(path: String, kind: String, type: String)
     case invalidRegex(path: String, pattern: String, reason: String)
-    case unknownTokenID(Int)
-    case unknownTokenString(String)
 
     public var description: String {
         switch self {
@@ -26,10 +24,6 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "Tokenizer file \(path) uses the \(kind) \"\(type)\", which ReAdapt does not support."
         case let .invalidRegex(path, pattern, reason):
             return "Tokenizer file \(path) has a regex pattern \(pattern) that cannot be compiled: \(reason)."
-        case let .unknownTokenID(id):
-            return "Token id \(id) is not in the tokenizer's vocabulary."
-        case let .unknownTokenString(token):
-            return "Token \"\(token)\" is not in the tokenizer's vocabulary."
         }
     }
 }
