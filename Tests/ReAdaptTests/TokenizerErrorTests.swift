@@ -68,12 +68,16 @@ final class TokenizerErrorTests: XCTestCase {
                         { if case .unsupportedComponent(_, "pre-tokenizer", "Punctuation") = $0 { return true }; return false })
         try expectError(minimal(decoder: #"{"type": "WordPiece"}"#),
                         { if case .unsupportedComponent(_, "decoder", "WordPiece") = $0 { return true }; return false })
+        try expectError(minimal(decoder: #"{"type": "Strip", "content": " ", "start": -1, "stop": 0}"#),
+                        { if case .invalidField(_, "decoder.start", _) = $0 { return true }; return false })
     }
 
     func testInvalidModelContents() throws {
         try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}"#),
                         { if case .invalidField(_, "model.merges", _) = $0 { return true }; return false })
         try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": -3}, "merges": []}"#),
+                        { if case .invalidField(_, "model.vocab", _) = $0 { return true }; return false })
+        try expectError(minimal(model: #"{"type": "BPE", "vocab": {"a": 2000000000}, "merges": []}"#),
                         { if case .invalidField(_, "model.vocab", _) = $0 { return true }; return false })
         try expectError(minimal(model: #"{"type": "BPE", "merges": []}"#),
                         { if case .missingField(_, "model.vocab") = $0 { return true }; return false })
@@ -92,8 +96,6 @@ extension TokenizerError {
         case let .unreadableFile(p, _), let .invalidJSON(p, _), let .missingField(p, _), let .invalidField(p, _, _),
              let .unsupportedComponent(p, _, _), let .invalidRegex(p, _, _):
             return p
-        default:
-            return ""
         }
     }
 }

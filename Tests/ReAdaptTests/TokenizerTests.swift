@@ -49,14 +49,50 @@ final class TokenizerTests: XCTestCase {
     func testGemmaStyleSplitMergedWithPrevious() throws { try checkFixture("gemma") }
     func testLessCommonComponents() throws { try checkFixture("misc") }
     func testSentencePieceWithFusedUnknown() throws { try checkFixture("spm_unk") }
+    func testClassicBPEWithSubwordPrefixAndSuffix() throws { try checkFixture("subword") }
     func testRealSmolLM2Tokenizer() throws { try checkFixture("smollm2") }
 
-    /// `\s`, `\p{L}` and `\p{N}` agree with Oniguruma on every code point.
+    /// Random strings stressing whitespace, contractions, digits, marks and added tokens give the
+    /// same ids as tokenizers for every fixture tokenizer.
+    func testRandomStringsMatchTokenizers() throws {
+        struct RandomCases: Decodable { let texts: [String]; let ids: [String: [[Int]]] }
+        let url = Self.fixtures.appendingPathComponent("random_cases.json")
+        let random = try JSONDecoder().decode(RandomCases.self, from: Data(contentsOf: url))
+        XCTAssertEqual(random.ids.count, 10)
+        for (name, expected) in random.ids.sorted(by: { $0.key < $1.key }) {
+            let tokenizer = try Tokenizer(directory: Self.fixtures.appendingPathComponent(name))
+            var failures = 0
+            for (text, ids) in zip(random.texts, expected) where tokenizer.encode(text, addSpecialTokens: false) != ids {
+                failures += 1
+                if failures <= 3 { XCTFail("\(name): \(text.debugDescription) → \(tokenizer.encode(text, addSpecialTokens: false)), expected \(ids)") }
+            }
+            XCTAssertEqual(failures, 0, "\(name): \(failures) of \(random.texts.count) random strings differ")
+        }
+    }
+
+    /// Random id sequences (partial characters, stray byte tokens, specials) decode as in tokenizers.
+    func testRandomIDsDecodeLikeTokenizers() throws {
+        struct Decoded: Decodable { let ids: [Int]; let text: String; let text_skip_special: String }
+        struct RandomCases: Decodable { let decode: [String: [Decoded]] }
+        let url = Self.fixtures.appendingPathComponent("random_cases.json")
+        let random = try JSONDecoder().decode(RandomCases.self, from: Data(contentsOf: url))
+        XCTAssertEqual(random.decode.count, 10)
+        for (name, cases) in random.decode.sorted(by: { $0.key < $1.key }) {
+            let tokenizer = try Tokenizer(directory: Self.fixtures.appendingPathComponent(name))
+            for c in cases {
+                XCTAssertEqual(Array(tokenizer.decode(c.ids).unicodeScalars), Array(c.text.unicodeScalars), "\(name) \(c.ids)")
+                XCTAssertEqual(Array(tokenizer.decode(c.ids, skipSpecialTokens: true).unicodeScalars),
+                               Array(c.text_skip_special.unicodeScalars), "\(name) \(c.ids) skipping specials")
+            }
+        }
+    }
+
+    /// `\s`, `\p{L}`, `\p{N}` agree with Oniguruma and `\w` with Rust's regex crate on every code point.
     func testCharacterClassesMatchOniguruma() throws {
         let url = Self.fixtures.appendingPathComponent("oniguruma_classes.json")
         let ranges = try JSONDecoder().decode([String: [[UInt32]]].self, from: Data(contentsOf: url))
         for (name, predicate) in [("s", UnicodeClasses.isWhitespace), ("L", UnicodeClasses.isLetter),
-                                  ("N", UnicodeClasses.isNumber)] as [(String, (UInt32) -> Bool)] {
+                                  ("N", UnicodeClasses.isNumber), ("w_rust", UnicodeClasses.isWordCharacter)] as [(String, (UInt32) -> Bool)] {
             var expected = [Bool](repeating: false, count: 0x110000)
             for r in ranges[name]! { for v in r[0]...r[1] { expected[Int(v)] = true } }
             var mismatches: [String] = []
@@ -101,7 +137,7 @@ final class TokenizerTests: XCTestCase {
 
     /// Streaming pieces concatenate to the full decode, and never contain a partial character.
     func testStreamingDetokenizerMatchesFullDecode() throws {
-        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "smollm2"] {
+        for name in ["gpt2", "llama3", "qwen2", "llama2", "mistral", "gemma", "spm_unk", "misc", "subword", "smollm2"] {
             let (tokenizer, cases) = try Self.load(name)
             for c in cases {
               for (ids, skip) in [(c.with_special, false), (c.with_special, true), (c.without_special, false)] {
@@ -132,6 +168,12 @@ final class TokenizerTests: XCTestCase {
             lock.lock(); results[i] = ids; lock.unlock()
         }
         for (i, ids) in results.enumerated() { XCTAssertEqual(ids, cases[i % texts.count].with_special) }
+    }
+
+    func testEncodeBatchKeepsOrder() throws {
+        let (tokenizer, cases) = try Self.load("llama3")
+        XCTAssertEqual(tokenizer.encodeBatch(cases.map(\.text)), cases.map(\.with_special))
+        XCTAssertEqual(tokenizer.encodeBatch(cases.map(\.text), addSpecialTokens: false), cases.map(\.without_special))
     }
 
     func testVocabularyAndSpecialTokens() throws {

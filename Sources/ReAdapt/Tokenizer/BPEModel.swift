@@ -27,6 +27,9 @@ final class BPEModel {
     private let cacheCapacity = 10_000
     private let maxCachedLength = 256
 
+    /// Ids index a dense table; a corrupt id must not make it allocate gigabytes.
+    static let maxVocabularyID = 1 << 24
+
     init(json: JSONObject) throws {
         if let type = try json.optionalString("type"), type != "BPE" {
             throw TokenizerError.unsupportedComponent(path: json.path, kind: "model", type: type)
@@ -41,8 +44,11 @@ final class BPEModel {
         var vocab = [[UInt8]: Int32](minimumCapacity: vocabDict.count)
         var maxID = -1
         for (token, value) in vocabDict {
-            guard let id = JSONObject.integer(value), id >= 0, id < Int32.max else {
+            guard let id = JSONObject.integer(value), id >= 0 else {
                 throw json.invalid("vocab", "the id of token \"\(token)\" is not a non-negative integer")
+            }
+            guard id < BPEModel.maxVocabularyID else {
+                throw json.invalid("vocab", "the id \(id) of token \"\(token)\" is implausibly large")
             }
             vocab[Array(token.utf8)] = Int32(id)
             maxID = max(maxID, id)

@@ -131,6 +131,16 @@ struct MetaspaceDecoder: TokenDecoder {
     }
 }
 
+/// Classic BPE's end-of-word suffix becomes a space (nothing after the last token).
+struct SuffixDecoder: TokenDecoder {
+    let suffix: [UInt8]
+    func decodeChain(_ tokens: [[UInt8]]) -> [[UInt8]] {
+        tokens.enumerated().map { index, token in
+            replaceMatches(of: LiteralPattern(needle: suffix), in: token, with: index == tokens.count - 1 ? [] : [0x20])
+        }
+    }
+}
+
 func makeDecoder(_ json: JSONObject) throws -> TokenDecoder {
     let type = try json.string("type")
     switch type {
@@ -144,11 +154,14 @@ func makeDecoder(_ json: JSONObject) throws -> TokenDecoder {
         return ByteFallbackDecoder()
     case "Fuse":
         return FuseDecoder()
+    case "BPEDecoder":
+        return SuffixDecoder(suffix: Array((try json.optionalString("suffix") ?? "</w>").utf8))
     case "Strip":
         let content = try json.string("content")
         guard content.unicodeScalars.count == 1 else { throw json.invalid("content", "expected a single character") }
-        return StripDecoder(content: content.unicodeScalars.first!.value,
-                            start: try json.int("start", default: 0), stop: try json.int("stop", default: 0))
+        let start = try json.int("start", default: 0), stop = try json.int("stop", default: 0)
+        guard start >= 0, stop >= 0 else { throw json.invalid(start < 0 ? "start" : "stop", "expected a count of at least 0") }
+        return StripDecoder(content: content.unicodeScalars.first!.value, start: start, stop: stop)
     case "Metaspace":
         let replacement = try json.optionalString("replacement") ?? "\u{2581}"
         guard replacement.unicodeScalars.count == 1 else { throw json.invalid("replacement", "expected a single character") }

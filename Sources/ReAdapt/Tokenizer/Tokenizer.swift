@@ -132,6 +132,19 @@ public final class Tokenizer: @unchecked Sendable {
         return addSpecialTokens ? (postProcessor?.process(ids) ?? ids) : ids
     }
 
+    /// Encodes many texts on all cores; the result is in input order.
+    public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true) -> [[Int]] {
+        var results = [[Int]](repeating: [], count: texts.count)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: texts.count) { i in
+            let ids = encode(texts[i], addSpecialTokens: addSpecialTokens)
+            lock.lock()
+            results[i] = ids
+            lock.unlock()
+        }
+        return results
+    }
+
     private func tokenize(_ piece: Piece, into ids: inout [Int]) {
         guard let preTokenizer else { model.tokenize(piece, into: &ids); return }
         var pieces: [Piece] = []

@@ -9,9 +9,10 @@ enum UnicodeClasses {
     static let whitespaceBit: UInt8 = 1
     static let letterBit: UInt8 = 2
     static let numberBit: UInt8 = 4
-    static let markBit: UInt8 = 8
-    static let connectorBit: UInt8 = 16   // Pc (underscore and friends) and ZWNJ/ZWJ, the rest of \w
     static let otherBit: UInt8 = 32       // none of \s, \p{L}, \p{N}: `[^\s\p{L}\p{N}]`
+    /// `\w` (Oniguruma and Rust regex alike): Alphabetic, marks, Nd, Pc and Join_Control — so
+    /// "Ⅻ" (Nl, alphabetic) is a word character but "½" (No) is not.
+    static let wordBit: UInt8 = 64
 
     /// One byte of class bits for every Basic Multilingual Plane scalar, built once.
     static let bmpTable: [UInt8] = {
@@ -31,19 +32,20 @@ enum UnicodeClasses {
         let properties = scalar.properties
         var bits: UInt8 = properties.isWhitespace ? whitespaceBit : 0
         if let age = properties.age, age.major > 16 { return bits }
-        switch properties.generalCategory {
+        let category = properties.generalCategory
+        switch category {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
             bits |= letterBit
         case .decimalNumber, .letterNumber, .otherNumber:
             bits |= numberBit
-        case .nonspacingMark, .spacingMark, .enclosingMark:
-            bits |= markBit
-        case .connectorPunctuation:
-            bits |= connectorBit
-        case .format where scalar.value == 0x200C || scalar.value == 0x200D:
-            bits |= connectorBit   // Join_Control belongs to \w as well
         default:
             break
+        }
+        switch category {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation:
+            bits |= wordBit
+        default:
+            if properties.isAlphabetic || properties.isJoinControl { bits |= wordBit }
         }
         return bits
     }
@@ -67,17 +69,24 @@ enum UnicodeClasses {
     @inline(__always) static func isLetter(_ v: UInt32) -> Bool { bits(v) & letterBit != 0 }
     /// `\p{N}`, also Rust's `char::is_numeric`.
     @inline(__always) static func isNumber(_ v: UInt32) -> Bool { bits(v) & numberBit != 0 }
-    /// Rust regex's `\w`, used for added tokens' `single_word` (letters, marks, digits, connectors).
-    @inline(__always) static func isWordCharacter(_ v: UInt32) -> Bool {
-        bits(v) & (letterBit | numberBit | markBit | connectorBit) != 0
-    }
+    /// `\w`, used by the Whitespace pre-tokenizer and added tokens' `single_word`.
+    @inline(__always) static func isWordCharacter(_ v: UInt32) -> Bool { bits(v) & wordBit != 0 }
 }
 
-/// Decoding UTF-8 bytes (always valid here: they come from Swift Strings) into scalars and their
-/// starting byte offsets, the form the scanners and splitters work on.
+/// Decoding UTF-8 bytes (valid here: they come from Swift Strings and vocabulary entries) into
+/// scalars and their starting byte offsets, the form the scanners and splitters work on.
 struct ScalarText {
     var scalars: [UInt32] = []
-    var offsets: [Int] = []   // offsets[i] = byte offset of scalars[i]; offsets[count] = byte count
+    /// offsets[i] = byte offset of scalars[i]; offsets[count] = byte count. Stored as UInt32
+    /// (a Swift String cannot reach 4 GB here) to halve the memory of long texts.
+    var offsets = ByteOffsets()
+
+    struct ByteOffsets {
+        fileprivate var storage: [UInt32] = []
+        @inline(__always) subscript(i: Int) -> Int { Int(storage[i]) }
+        fileprivate mutating func reserveCapacity(_ n: Int) { storage.reserveCapacity(n) }
+        @inline(__always) fileprivate mutating func append(_ v: Int) { storage.append(UInt32(truncatingIfNeeded: v)) }
+    }
 
     init(_ bytes: [UInt8]) {
         scalars.reserveCapacity(bytes.count)
@@ -89,14 +98,17 @@ struct ScalarText {
             offsets.append(i)
             if b0 < 0x80 {
                 scalars.append(b0); i += 1
-            } else if b0 < 0xE0 {
+            } else if b0 >= 0xC0 && b0 < 0xE0 && i + 1 < n {
                 scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); i += 2
-            } else if b0 < 0xF0 {
+            } else if b0 >= 0xE0 && b0 < 0xF0 && i + 2 < n {
                 scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6
                                | UInt32(bytes[i + 2] & 0x3F)); i += 3
-            } else {
+            } else if b0 >= 0xF0 && i + 3 < n {
                 scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
                                | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)); i += 4
+            } else {
+                // Not reachable with text from Swift Strings; degrade instead of reading past the end.
+                scalars.append(0xFFFD); i += 1
             }
         }
         offsets.append(n)
