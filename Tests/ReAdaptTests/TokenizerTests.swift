@@ -108,17 +108,17 @@ final class TokenizerTests: XCTestCase {
     /// the hand-written scanners) cut text exactly as tokenizers' `pre_tokenize_str`.
     func testSplitPreTokenizerPieces() throws {
         let url = Self.fixtures.appendingPathComponent("split_cases.json")
-        let cases = try JSONReader.parse([UInt8](Data(contentsOf: url))) as! [[String: Any]]
+        let cases = try XCTUnwrap(JSONValue.parse(Data(contentsOf: url)).array)
         XCTAssertGreaterThan(cases.count, 100)
         for c in cases {
-            let json = JSONObject(c["pre_tokenizer"] as! [String: Any], path: "split_cases.json", field: "")
+            let json = JSONObject(try XCTUnwrap(c["pre_tokenizer"]?.members), path: "split_cases.json", field: "")
             let pre = try makePreTokenizer(json)
-            let text = c["text"] as! String
+            let text = try XCTUnwrap(c["text"]?.string)
             var pieces: [Piece] = []
             pre.split(Piece(bytes: Array(text.utf8), atTextStart: true), into: &pieces)
             let got = pieces.map { String(decoding: $0.mapped().bytes, as: UTF8.self).unicodeScalars.map(\.value) }
-            let expected = (c["pieces"] as! [String]).map { $0.unicodeScalars.map(\.value) }
-            XCTAssertEqual(got, expected, "\(json.dict) on \(text.debugDescription.prefix(60))")
+            let expected = try XCTUnwrap(c["pieces"]?.array).map { try XCTUnwrap($0.string).unicodeScalars.map(\.value) }
+            XCTAssertEqual(got, expected, "\(json.members) on \(text.debugDescription.prefix(60))")
         }
     }
 

@@ -147,9 +147,9 @@ struct SafetensorsIndex {
         guard String(data: data, encoding: .utf8) != nil else {
             throw SafetensorsError.invalidIndex(file: name, reason: "it is not UTF-8 text")
         }
-        let json: SafetensorsJSON.Value
-        do { json = try SafetensorsJSON.parse([UInt8](data)) } catch let error as SafetensorsJSON.ParseError {
-            throw SafetensorsError.invalidIndex(file: name, reason: "bad JSON: \(error.message)")
+        let json: JSONValue
+        do { json = try JSONValue.parse(data, rejectDuplicateKeys: true) } catch let error as JSONParseError {
+            throw SafetensorsError.invalidIndex(file: name, reason: "bad JSON: \(error.description)")
         }
         guard case .object(let top) = json else {
             throw SafetensorsError.invalidIndex(file: name, reason: "the top level is not an object")

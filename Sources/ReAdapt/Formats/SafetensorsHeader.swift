@@ -23,11 +23,12 @@ enum SafetensorsHeader {
         guard String(validating: headerBytes, as: UTF8.self) != nil else {
             throw SafetensorsError.headerNotUTF8(file: name)
         }
-        let json: SafetensorsJSON.Value
+        let json: JSONValue
         do {
-            json = try SafetensorsJSON.parse(headerBytes)
-        } catch let error as SafetensorsJSON.ParseError {
-            throw SafetensorsError.invalidJSON(file: name, reason: error.message)
+            // A tensor listed twice would silently shadow the first entry, so repeats are refused.
+            json = try JSONValue.parse(headerBytes, rejectDuplicateKeys: true)
+        } catch let error as JSONParseError {
+            throw SafetensorsError.invalidJSON(file: name, reason: error.description)
         }
         guard case .object(let members) = json else { throw SafetensorsError.headerNotObject(file: name) }
 
@@ -47,7 +48,7 @@ enum SafetensorsHeader {
         return Parsed(metadata: metadata, entries: entries, dataStart: dataStart)
     }
 
-    private static func parseMetadata(_ value: SafetensorsJSON.Value, fileName name: String) throws -> [String: String] {
+    private static func parseMetadata(_ value: JSONValue, fileName name: String) throws -> [String: String] {
         if value == .null { return [:] }
         guard case .object(let pairs) = value else {
             throw SafetensorsError.invalidMetadata(file: name, reason: "it is \(value.kindDescription)")
@@ -62,12 +63,12 @@ enum SafetensorsHeader {
         return map
     }
 
-    private static func parseEntry(_ tensor: String, _ value: SafetensorsJSON.Value,
+    private static func parseEntry(_ tensor: String, _ value: JSONValue,
                                    fileName name: String) throws -> SafetensorsFile.Entry {
         guard case .object(let fields) = value else {
             throw SafetensorsError.invalidEntry(file: name, tensor: tensor, reason: "is \(value.kindDescription), not an object")
         }
-        func field(_ key: String) throws -> SafetensorsJSON.Value {
+        func field(_ key: String) throws -> JSONValue {
             guard let found = fields.first(where: { $0.key == key }) else {
                 throw SafetensorsError.invalidEntry(file: name, tensor: tensor, reason: "has no \"\(key)\" field")
             }

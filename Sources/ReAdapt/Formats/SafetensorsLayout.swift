@@ -80,9 +80,9 @@ struct SafetensorsLayout {
             json += Array(#""__metadata__":{"#.utf8)
             for (i, key) in metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if i > 0 { json.append(UInt8(ascii: ",")) }
-                SafetensorsJSON.appendQuoted(key, to: &json)
+                JSONValue.appendQuoted(key, to: &json)
                 json.append(UInt8(ascii: ":"))
-                SafetensorsJSON.appendQuoted(metadata[key] ?? "", to: &json)
+                JSONValue.appendQuoted(metadata[key] ?? "", to: &json)
             }
             json.append(UInt8(ascii: "}"))
         }
@@ -92,7 +92,7 @@ struct SafetensorsLayout {
         for t in sorted {
             let bytes = Self.byteCount(t) ?? 0
             separator()
-            SafetensorsJSON.appendQuoted(t.name, to: &json)
+            JSONValue.appendQuoted(t.name, to: &json)
             json += Array(#":{"dtype":"\#(t.dtype.rawValue)","shape":["#.utf8)
             json += Array(t.shape.map(String.init).joined(separator: ",").utf8)
             json += Array(#"],"data_offsets":[\#(offset),\#(offset + bytes)]}"#.utf8)

@@ -34,17 +34,18 @@ final class BPEModel {
         if let type = try json.optionalString("type"), type != "BPE" {
             throw TokenizerError.unsupportedComponent(path: json.path, kind: "model", type: type)
         }
-        if let dropout = json.dict["dropout"], let d = dropout as? Double, d > 0 {
+        if let d = json["dropout"]?.double, d > 0 {
             throw json.invalid("dropout", "BPE dropout is not supported")
         }
-        guard let vocabDict = json.dict["vocab"] as? [String: Any] else {
+        guard let vocabMembers = json["vocab"]?.members else {
             throw json.isNull("vocab") ? TokenizerError.missingField(path: json.path, field: json.name("vocab"))
                                        : json.invalid("vocab", "expected an object of token → id")
         }
-        var vocab = [[UInt8]: Int32](minimumCapacity: vocabDict.count)
+        // Built straight from the ordered members; a repeated token keeps its last id, as in Python.
+        var vocab = [[UInt8]: Int32](minimumCapacity: vocabMembers.count)
         var maxID = -1
-        for (token, value) in vocabDict {
-            guard let id = JSONObject.integer(value), id >= 0 else {
+        for (token, value) in vocabMembers {
+            guard let id = value.int, id >= 0 else {
                 throw json.invalid("vocab", "the id of token \"\(token)\" is not a non-negative integer")
             }
             guard id < BPEModel.maxVocabularyID else {
@@ -65,18 +66,18 @@ final class BPEModel {
         unkToken = try json.optionalString("unk_token")
         unkID = unkToken.flatMap { vocab[Array($0.utf8)] }
 
-        var merges = [UInt64: UInt64](minimumCapacity: vocabDict.count)
+        var merges = [UInt64: UInt64](minimumCapacity: vocabMembers.count)
         let prefixLength = prefix.count
         for (rank, entry) in try json.array("merges").enumerated() {
             let left: String, right: String
-            if let s = entry as? String {
+            if let s = entry.string {
                 // "a b": split at the first space (tokens never contain a plain space here).
                 guard let space = s.utf8.firstIndex(of: 0x20) else {
                     throw json.invalid("merges", "merge \(rank) (\"\(s)\") is not two tokens separated by a space")
                 }
                 left = String(s[..<space])
                 right = String(s[s.utf8.index(after: space)...])
-            } else if let pair = entry as? [Any], pair.count == 2, let a = pair[0] as? String, let b = pair[1] as? String {
+            } else if let pair = entry.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
                 left = a; right = b
             } else {
                 throw json.invalid("merges", "merge \(rank) is neither \"a b\" nor [\"a\", \"b\"]")

@@ -3,25 +3,36 @@ import Foundation
 /// Typed access to a parsed JSON object that turns shape mistakes into `TokenizerError`s naming
 /// the file and the dotted field path.
 struct JSONObject {
-    let dict: [String: Any]
+    /// The object's members in file order; a repeated key resolves to its last occurrence.
+    let members: [(key: String, value: JSONValue)]
     let path: String      // file the object came from, for error messages
     let field: String     // dotted location of this object inside the file
 
-    init(_ dict: [String: Any], path: String, field: String) {
-        self.dict = dict
+    init(_ members: [(key: String, value: JSONValue)], path: String, field: String) {
+        self.members = members
         self.path = path
         self.field = field
     }
 
+    /// The member `key`, or nil when absent. Tokenizer objects are small, so a linear search
+    /// (from the end, so the last repeat wins as in Python's json) beats building a dictionary.
+    subscript(key: String) -> JSONValue? {
+        members.last(where: { $0.key == key })?.value
+    }
+
     func name(_ key: String) -> String { field.isEmpty ? key : "\(field).\(key)" }
 
-    func isNull(_ key: String) -> Bool { dict[key] == nil || dict[key] is JSONReader.Null }
+    func isNull(_ key: String) -> Bool { self[key]?.isNull ?? true }
+
+    /// The value of `key` unless it is absent or null.
+    private func present(_ key: String) throws -> JSONValue {
+        guard let value = self[key], !value.isNull else { throw TokenizerError.missingField(path: path, field: name(key)) }
+        return value
+    }
 
     func string(_ key: String) throws -> String {
-        guard let value = dict[key] else { throw TokenizerError.missingField(path: path, field: name(key)) }
-        guard let s = value as? String else {
-            throw TokenizerError.invalidField(path: path, field: name(key), reason: "expected a string")
-        }
+        guard let value = self[key] else { throw TokenizerError.missingField(path: path, field: name(key)) }
+        guard let s = value.string else { throw invalid(key, "expected a string") }
         return s
     }
 
@@ -32,19 +43,12 @@ struct JSONObject {
 
     func bool(_ key: String, default fallback: Bool) throws -> Bool {
         if isNull(key) { return fallback }
-        guard let b = dict[key] as? Bool else {
-            throw TokenizerError.invalidField(path: path, field: name(key), reason: "expected true or false")
-        }
+        guard let b = self[key]?.bool else { throw invalid(key, "expected true or false") }
         return b
     }
 
     func int(_ key: String) throws -> Int {
-        guard let value = dict[key], !(value is JSONReader.Null) else {
-            throw TokenizerError.missingField(path: path, field: name(key))
-        }
-        guard let n = JSONObject.integer(value) else {
-            throw TokenizerError.invalidField(path: path, field: name(key), reason: "expected an integer")
-        }
+        guard let n = try present(key).int else { throw invalid(key, "expected an integer") }
         return n
     }
 
@@ -54,13 +58,8 @@ struct JSONObject {
     }
 
     func object(_ key: String) throws -> JSONObject {
-        guard let value = dict[key], !(value is JSONReader.Null) else {
-            throw TokenizerError.missingField(path: path, field: name(key))
-        }
-        guard let d = value as? [String: Any] else {
-            throw TokenizerError.invalidField(path: path, field: name(key), reason: "expected an object")
-        }
-        return JSONObject(d, path: path, field: name(key))
+        guard let members = try present(key).members else { throw invalid(key, "expected an object") }
+        return JSONObject(members, path: path, field: name(key))
     }
 
     func optionalObject(_ key: String) throws -> JSONObject? {
@@ -68,32 +67,19 @@ struct JSONObject {
         return try object(key)
     }
 
-    func array(_ key: String) throws -> [Any] {
-        guard let value = dict[key], !(value is JSONReader.Null) else {
-            throw TokenizerError.missingField(path: path, field: name(key))
-        }
-        guard let a = value as? [Any] else {
-            throw TokenizerError.invalidField(path: path, field: name(key), reason: "expected a list")
-        }
+    func array(_ key: String) throws -> [JSONValue] {
+        guard let a = try present(key).array else { throw invalid(key, "expected a list") }
         return a
     }
 
     /// The objects of a list field, each wrapped for further typed access.
     func objects(_ key: String) throws -> [JSONObject] {
         try array(key).enumerated().map { index, element in
-            guard let d = element as? [String: Any] else {
-                throw TokenizerError.invalidField(path: path, field: "\(name(key))[\(index)]",
-                                                  reason: "expected an object")
+            guard let members = element.members else {
+                throw TokenizerError.invalidField(path: path, field: "\(name(key))[\(index)]", reason: "expected an object")
             }
-            return JSONObject(d, path: path, field: "\(name(key))[\(index)]")
+            return JSONObject(members, path: path, field: "\(name(key))[\(index)]")
         }
-    }
-
-    /// JSONSerialization yields NSNumber for numbers; accept only exact integers (not booleans).
-    static func integer(_ value: Any) -> Int? {
-        if let n = value as? Int, !(value is Bool) { return n }
-        if let d = value as? Double, d.rounded() == d, abs(d) < 1e15 { return Int(d) }
-        return nil
     }
 
     func invalid(_ key: String, _ reason: String) -> TokenizerError {

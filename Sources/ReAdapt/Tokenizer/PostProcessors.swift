@@ -39,22 +39,23 @@ func makePostProcessor(_ json: JSONObject) throws -> PostProcessor {
         return SequencePostProcessor(steps: try json.objects("processors").map(makePostProcessor))
     case "TemplateProcessing":
         var specials: [String: [Int]] = [:]
-        if let table = json.dict["special_tokens"] as? [String: Any] {
+        if let table = json["special_tokens"]?.members {
             for (name, value) in table {
-                guard let entry = value as? [String: Any], let raw = entry["ids"] as? [Any] else {
+                guard let raw = value["ids"]?.array else {
                     throw json.invalid("special_tokens", "entry \(name) lacks a list of ids")
                 }
-                let ids = raw.compactMap(JSONObject.integer)
+                let ids = raw.compactMap(\.int)
                 guard ids.count == raw.count else { throw json.invalid("special_tokens", "entry \(name) has non-integer ids") }
                 specials[name] = ids
             }
         }
         var items: [TemplatePostProcessor.Item] = []
         for (index, element) in try json.array("single").enumerated() {
-            guard let item = element as? [String: Any] else { throw json.invalid("single", "item \(index) is not an object") }
+            guard case .object = element else { throw json.invalid("single", "item \(index) is not an object") }
+            let item = element
             if item["Sequence"] != nil {
                 items.append(.sequence)
-            } else if let special = item["SpecialToken"] as? [String: Any], let name = special["id"] as? String {
+            } else if let name = item["SpecialToken"]?["id"]?.string {
                 guard let ids = specials[name] else {
                     throw json.invalid("single", "special token \(name) is not listed in special_tokens")
                 }
@@ -66,7 +67,7 @@ func makePostProcessor(_ json: JSONObject) throws -> PostProcessor {
         return TemplatePostProcessor(items: items)
     case "RobertaProcessing", "BertProcessing":
         func idOf(_ key: String) throws -> Int {
-            guard let pair = json.dict[key] as? [Any], pair.count == 2, let id = JSONObject.integer(pair[1]) else {
+            guard let pair = json[key]?.array, pair.count == 2, let id = pair[1].int else {
                 throw json.invalid(key, "expected [token, id]")
             }
             return id

@@ -70,9 +70,9 @@ public final class Tokenizer: @unchecked Sendable {
         if let configURL {
             let config = try Tokenizer.readJSONObject(configURL)
             for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
-                if let s = config.dict[key] as? String {
+                if let s = config[key]?.string {
                     names[key] = s
-                } else if let d = config.dict[key] as? [String: Any], let s = d["content"] as? String {
+                } else if let s = config[key]?["content"]?.string {
                     names[key] = s
                 }
             }
@@ -98,16 +98,16 @@ public final class Tokenizer: @unchecked Sendable {
             throw TokenizerError.unreadableFile(path: url.path, reason: "it is a directory or not readable")
         }
         if data.isEmpty { throw TokenizerError.invalidJSON(path: url.path, reason: "the file is empty") }
-        let parsed: Any
+        let parsed: JSONValue
         do {
-            parsed = try JSONReader.parse([UInt8](data))
-        } catch let error as JSONReader.ParseError {
-            throw TokenizerError.invalidJSON(path: url.path, reason: "\(error.reason) at byte \(error.offset)")
+            parsed = try JSONValue.parse(data)
+        } catch let error as JSONParseError {
+            throw TokenizerError.invalidJSON(path: url.path, reason: error.description)
         }
-        guard let dict = parsed as? [String: Any] else {
+        guard let members = parsed.members else {
             throw TokenizerError.invalidJSON(path: url.path, reason: "the top level is not an object")
         }
-        return JSONObject(dict, path: url.path, field: "")
+        return JSONObject(members, path: url.path, field: "")
     }
 
     // MARK: - Encoding
