@@ -6,6 +6,6 @@ struct Readapt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "readapt",
         abstract: "Adapt instruction-tuned language models to new domains (RE-Adapt).",
-        subcommands: []
+        subcommands: [Bench.self]
     )
 }

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `readapt bench …`: performance measurements (see BENCHMARKS.md).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure ReAdapt's performance.",
+        subcommands: [BenchGEMM.self]
+    )
+}
