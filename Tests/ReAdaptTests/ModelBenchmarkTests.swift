@@ -14,10 +14,11 @@ final class ModelBenchmarkTests: XCTestCase {
         let prompt = Int(env["READAPT_MODEL_BENCH_PROMPT"] ?? "") ?? 512
         let new = Int(env["READAPT_MODEL_BENCH_NEW"] ?? "") ?? 128
         let loadStart = Date()
-        let model = try LanguageModel.load(directory: URL(fileURLWithPath: dir))
+        let storage = WeightStorage(rawValue: env["READAPT_WEIGHT_PRECISION"] ?? "f32") ?? .f32
+        let model = try LanguageModel.load(directory: URL(fileURLWithPath: dir), storage: storage)
         print(String(format: "readapt load: %.2f s", Date().timeIntervalSince(loadStart)))
         let r = try ModelBenchmark.run(model: model, promptLength: prompt, newTokens: new, repeats: 3)
-        print(String(format: "readapt prefill %d tokens: %.1f ms = %.1f tok/s; decode %d tokens: %.1f tok/s",
+        print(String(format: "readapt (\(storage.rawValue)) prefill %d tokens: %.1f ms = %.1f tok/s; decode %d tokens: %.1f tok/s",
                      r.promptTokens, r.prefillSeconds * 1000, r.prefillTokensPerSecond,
                      r.decodeTokens, r.decodeTokensPerSecond))
         XCTAssertGreaterThan(r.decodeTokens, 0)

@@ -77,6 +77,19 @@ final class ModelForwardTests: XCTestCase {
         XCTAssertLessThanOrEqual(maxAbsDiff(got[...], expected[...]), tolerance)
     }
 
+    func testBF16StorageIsExactForABF16Checkpoint() throws {
+        // qwen2's fixture is stored in BF16, so BF16 weight storage loses nothing.
+        let model = try LanguageModel.load(directory: try ModelFixtures.directory("qwen2"), storage: .bf16)
+        let sequence = try ModelFixtures.reference("qwen2").sequences[3]
+        let logits = try model.makeSession().forward(sequence, allPositions: true)
+        XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], try ModelFixtures.logits("qwen2", 3)[...]), tolerance)
+        let session = model.makeSession()
+        for token in sequence.dropLast() { try session.forward([token]) }
+        let last = try session.forward([sequence.last!])
+        let expected = try ModelFixtures.logits("qwen2", 3)
+        XCTAssertLessThanOrEqual(maxAbsDiff(last[...], expected[(expected.count - 256)...]), tolerance)
+    }
+
     func testBadInputsAreRefusedWithTypedErrors() throws {
         let model = try ModelFixtures.model("llama")
         let session = model.makeSession(capacity: 4)
