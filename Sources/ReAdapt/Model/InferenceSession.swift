@@ -119,6 +119,12 @@ public final class InferenceSession {
         return logits
     }
 
+    /// Reads the logits of the latest `forward` without copying them (the returned array of
+    /// `forward` shares this storage; holding on to it makes the next call copy).
+    public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try logits.withUnsafeBufferPointer(body)
+    }
+
     // MARK: - One chunk
 
     private func runChunk(_ tokens: [Int], logitRows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
