@@ -65,6 +65,32 @@ final class ModelForwardTests: XCTestCase {
         }
     }
 
+    func testBlockedPrefillAttentionMatchesTransformers() throws {
+        // Row blocks of 5 (and the sliding window of 8 in mistral) exercise the partial-key GEMMs.
+        for name in ModelFixtures.names {
+            let model = try ModelFixtures.model(name)
+            let sequence = try ModelFixtures.reference(name).sequences[3]
+            let session = model.makeSession()
+            session.attentionRowBlock = 5
+            let logits = try session.forward(sequence, allPositions: true)
+            XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], try ModelFixtures.logits(name, 3)[...]), tolerance, name)
+        }
+    }
+
+    func testLongPrefillAgreesWithDecodingBeyondTheFixtureLength() throws {
+        // 300 positions (past max_position_embeddings, which RoPE does not enforce): three 128-row
+        // blocks and a cache that grows, against one-token decoding (pinned to transformers above).
+        let model = try ModelFixtures.model("mistral")
+        var rng = Xoshiro256(seed: 9)
+        let tokens = (0..<300).map { _ in Int(rng.next() % 256) }
+        let prefill = try model.makeSession(capacity: 300).forward(tokens, allPositions: true)
+        let session = model.makeSession(capacity: 300)
+        for (pos, token) in tokens.enumerated() {
+            let logits = try session.forward([token])
+            XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], prefill[(pos * 256)..<((pos + 1) * 256)]), tolerance, "\(pos)")
+        }
+    }
+
     func testCacheGrowthKeepsEarlierPositions() throws {
         // The cache starts at 64 positions; a 32-capacity session never grows, a long one grows
         // mid-sequence. Both must agree with the reference.
