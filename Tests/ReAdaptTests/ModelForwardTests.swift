@@ -72,6 +72,7 @@ final class ModelForwardTests: XCTestCase {
             let sequence = try ModelFixtures.reference(name).sequences[3]
             let session = model.makeSession()
             session.attentionRowBlock = 5
+            session.useGEMMAttention = true
             let logits = try session.forward(sequence, allPositions: true)
             XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], try ModelFixtures.logits(name, 3)[...]), tolerance, name)
         }
@@ -83,11 +84,18 @@ final class ModelForwardTests: XCTestCase {
         let model = try ModelFixtures.model("mistral")
         var rng = Xoshiro256(seed: 9)
         let tokens = (0..<300).map { _ in Int(rng.next() % 256) }
-        let prefill = try model.makeSession(capacity: 300).forward(tokens, allPositions: true)
+        let kernelPrefill = model.makeSession(capacity: 300)
+        kernelPrefill.useGEMMAttention = false
+        let gemmPrefill = model.makeSession(capacity: 300)
+        gemmPrefill.useGEMMAttention = true
+        let viaKernel = try kernelPrefill.forward(tokens, allPositions: true)
+        let viaGEMM = try gemmPrefill.forward(tokens, allPositions: true)
         let session = model.makeSession(capacity: 300)
         for (pos, token) in tokens.enumerated() {
             let logits = try session.forward([token])
-            XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], prefill[(pos * 256)..<((pos + 1) * 256)]), tolerance, "\(pos)")
+            let row = (pos * 256)..<((pos + 1) * 256)
+            XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], viaKernel[row]), tolerance, "kernel \(pos)")
+            XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], viaGEMM[row]), tolerance, "GEMM \(pos)")
         }
     }
 

@@ -58,6 +58,8 @@ public final class InferenceSession {
     public var maxChunk = 512
     /// Query rows per attention GEMM in prefill; smaller blocks skip more of the masked triangle.
     var attentionRowBlock = 128
+    /// Prefill attention through per-head GEMMs (true) or the mk_attend kernel on GCD (false).
+    var useGEMMAttention = ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] == "1"
 
     private let spec: ModelSpec
     private let inverseFrequencies: [Float]
@@ -224,21 +226,28 @@ public final class InferenceSession {
         let window = spec.slidingWindow
         let q = qkv.pointer, out = attention.pointer
 
-        if n == 1 {
-            // Decode: one query per head; heads split across cores when there is enough work.
-            let lo = window.map { max(0, position - $0 + 1) } ?? 0
-            let visible = total - lo
-            scores.reserve(heads * visible)
-            let scratch = scores.pointer
-            let one = { (head: Int) in
-                let g = head / group
-                mk_attend(q + head * hd, keys + g * headStride + lo * hd, values + g * headStride + lo * hd,
-                          visible, hd, scale, scratch + head * visible, out + head * hd)
+        if !useGEMMAttention || n == 1 {
+            // One query row at a time per head (mk_attend), spread over the cores by GCD in items of
+            // (head, block of rows); GCD balances the uneven causal rows and tolerates a busy machine.
+            let rowsPerItem = n == 1 ? 1 : 16
+            let blocks = (n + rowsPerItem - 1) / rowsPerItem
+            let items = heads * blocks
+            scores.reserve(items * total)
+            let scratch = scores.pointer, start = position
+            let item = { (index: Int) in
+                let head = index % heads, b = index / heads, g = head / group
+                for row in (b * rowsPerItem)..<min(n, (b + 1) * rowsPerItem) {
+                    let pos = start + row
+                    let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                    mk_attend(q + row * qkvWidth + head * hd, keys + g * headStride + lo * hd,
+                              values + g * headStride + lo * hd, pos + 1 - lo, hd, scale,
+                              scratch + index * total, out + row * qWidth + head * hd)
+                }
             }
-            if visible * heads * hd >= 1 << 15 {
-                DispatchQueue.concurrentPerform(iterations: heads, execute: one)
+            if total * n * heads * hd >= 1 << 15 {
+                DispatchQueue.concurrentPerform(iterations: items, execute: item)
             } else {
-                for head in 0..<heads { one(head) }
+                for index in 0..<items { item(index) }
             }
             return
         }
