@@ -44,7 +44,7 @@ struct BenchGEMM: ParsableCommand {
         let storages = try parsedPrecisions()
         let cases: [GEMMBenchmark.Case]
         if let m, let n, let k {
-            cases = [GEMMBenchmark.Case(label: "sgemm x·W", m: m, n: n, k: k, storage: nil)]
+            cases = [GEMMBenchmark.Case(label: "x·Wᵀ", m: m, n: n, k: k, storage: nil, transposeB: true)]
                 + storages.map { GEMMBenchmark.Case(label: "x·Wᵀ", m: m, n: n, k: k, storage: $0) }
         } else {
             cases = GEMMBenchmark.defaultCases(precisions: storages)

@@ -6,14 +6,19 @@ public enum GEMMBenchmark {
     public struct Case: Sendable, Equatable {
         public var label: String
         public var m: Int, n: Int, k: Int
-        /// nil: raw `GEMM.sgemm` (A·B, both plain row-major); otherwise `WeightMatrix.apply`.
+        /// nil: raw `GEMM.sgemm` on F32; otherwise `WeightMatrix.apply` in that precision.
         public var storage: WeightStorage?
+        /// For raw sgemm: B given as W [n × k] (x·Wᵀ, like a linear layer) instead of [k × n].
+        public var transposeB: Bool
 
-        public init(label: String, m: Int, n: Int, k: Int, storage: WeightStorage?) {
+        public init(label: String, m: Int, n: Int, k: Int, storage: WeightStorage?, transposeB: Bool = false) {
             (self.label, self.m, self.n, self.k, self.storage) = (label, m, n, k, storage)
+            self.transposeB = transposeB
         }
 
-        public var path: String { storage.map { "WeightMatrix.\($0.rawValue)" } ?? "GEMM.sgemm" }
+        public var path: String {
+            storage.map { "WeightMatrix.\($0.rawValue)" } ?? (transposeB ? "GEMM.sgemm NT" : "GEMM.sgemm")
+        }
     }
 
     public struct Result: Sendable, Codable {
@@ -61,7 +66,10 @@ public enum GEMMBenchmark {
             let matrix = WeightMatrix(Tensor(shape: [c.n, c.k], scalars: w), storage: storage)
             product = { matrix.apply(x, rows: c.m, into: &y) }
         } else {
-            product = { GEMM.sgemm(m: c.m, n: c.n, k: c.k, a: x, lda: c.k, b: w, ldb: c.n, c: &y, ldc: c.n) }
+            product = {
+                GEMM.sgemm(transB: c.transposeB, m: c.m, n: c.n, k: c.k, a: x, lda: c.k,
+                           b: w, ldb: c.transposeB ? c.k : c.n, c: &y, ldc: c.n)
+            }
         }
         product()
         let once = time(product)
