@@ -87,6 +87,36 @@ public enum GEMMBenchmark {
                       weightGBps: weightBytes / best / 1e9)
     }
 
+    /// One decode token's worth of products for SmolLM2-135M: 30 layers of q, k, v, o, gate,
+    /// up, down plus the LM head, every matrix distinct (270–540 MB, far beyond the caches), so
+    /// weights come from memory as in real decoding. Reports the time per token.
+    public static func runModelDecode(storage: WeightStorage, repeats: Int, layers: Int = 30) -> Result {
+        var rng = SystemRandomNumberGenerator()
+        let shapes = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
+        var matrices: [WeightMatrix] = []
+        for _ in 0..<layers {
+            for (out, inputs) in shapes {
+                let values = (0..<(out * inputs)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+                matrices.append(WeightMatrix(Tensor(shape: [out, inputs], scalars: values), storage: storage))
+            }
+        }
+        let head = (0..<(49152 * 576)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+        matrices.append(WeightMatrix(Tensor(shape: [49152, 576], scalars: head), storage: storage))
+        let x = (0..<1536).map { _ in Float.random(in: -1...1, using: &rng) }
+        var y = [Float](repeating: 0, count: 49152)
+        let token = { for matrix in matrices { matrix.apply(x, rows: 1, into: &y) } }
+        token()
+        var samples: [Double] = []
+        for _ in 0..<max(1, repeats) { samples.append(time(token)) }
+        samples.sort()
+        let parameters = Double(matrices.reduce(0) { $0 + $1.outFeatures * $1.inFeatures })
+        let bytes = Double(matrices.reduce(0) { $0 + $1.byteCount })
+        return Result(label: "decode token (\(matrices.count) mats)", path: "WeightMatrix.\(storage.rawValue)",
+                      m: 1, n: Int(parameters), k: 1, bestSeconds: samples[0],
+                      medianSeconds: samples[samples.count / 2],
+                      gflops: 2 * parameters / samples[0] / 1e9, weightGBps: bytes / samples[0] / 1e9)
+    }
+
     private static func time(_ body: () -> Void) -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
