@@ -59,6 +59,19 @@ final class SafetensorsReaderTests: XCTestCase {
         XCTAssertEqual(empty, 0)
     }
 
+    func testLoadIntoCallerStorage() throws {
+        let checkpoint = try SafetensorsCheckpoint(url: SafetensorsFixtures.url("values.safetensors"))
+        let expected = try checkpoint.load("f16.patterns").scalars
+        var buffer = [Float](repeating: 7, count: 20)
+        try buffer.withUnsafeMutableBufferPointer { try checkpoint.load("f16.patterns", into: $0) }
+        assertBitsEqual(buffer, expected, "load(into:)")
+        var wrong = [Float](repeating: 0, count: 19)
+        XCTAssertThrowsError(try wrong.withUnsafeMutableBufferPointer { try checkpoint.load("f16.patterns", into: $0) }) {
+            XCTAssertEqual($0 as? SafetensorsError, .destinationSizeMismatch(file: "values.safetensors", tensor: "f16.patterns",
+                                                                             elements: 20, destination: 19))
+        }
+    }
+
     func testShardedCheckpointFromTransformers() throws {
         let dir = SafetensorsFixtures.url("sharded")
         let checkpoint = try SafetensorsCheckpoint(directory: dir)

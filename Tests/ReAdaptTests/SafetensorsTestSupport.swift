@@ -41,3 +41,12 @@ func assertBitsEqual(_ actual: [Float], _ expected: [Float], _ context: String,
         return
     }
 }
+
+/// Independent reference for Float32 → BF16 → Float32 with round-to-nearest-even: pick the nearer
+/// of the two BF16 values around `x` by its dropped low 16 bits, ties to the even one.
+func bf16Rounded(_ x: Float) -> Float {
+    let down = x.bitPattern & 0xFFFF_0000
+    let rest = x.bitPattern & 0xFFFF
+    let up = rest > 0x8000 || (rest == 0x8000 && (down >> 16) & 1 == 1)
+    return Float(bitPattern: up ? down &+ 0x10000 : down)
+}

@@ -6,8 +6,10 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
     public static let singleFileName = "model.safetensors"
     public static let indexFileName = "model.safetensors.index.json"
 
-    /// The opened files (one, or the shards in index order of first mention).
+    /// The opened files (one, or the shards sorted by file name).
     public let files: [SafetensorsFile]
+    /// How errors name this checkpoint: the single file's name or the index file's name.
+    public let displayName: String
     /// `metadata.total_size` from the shard index, if there is one.
     public let declaredTotalSize: Int?
     /// Every tensor name, sorted.
@@ -94,6 +96,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
             self.owner = found
         }
         self.files = files
+        self.displayName = indexName ?? files.first?.fileName ?? "checkpoint"
         self.declaredTotalSize = declaredTotalSize
         self.tensorNames = self.owner.keys.sorted()
     }
@@ -105,16 +108,24 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
 
     public func load(_ name: String) throws -> Tensor {
         guard let file = owner[name] else {
-            throw SafetensorsError.tensorNotFound(file: files.map(\.fileName).joined(separator: ", "), tensor: name)
+            throw SafetensorsError.tensorNotFound(file: displayName, tensor: name)
         }
         return try file.load(name)
+    }
+
+    /// Converts `name` to Float32 into caller-owned storage (see `SafetensorsFile.load(_:into:)`).
+    public func load(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        guard let file = owner[name] else {
+            throw SafetensorsError.tensorNotFound(file: displayName, tensor: name)
+        }
+        try file.load(name, into: destination)
     }
 
     /// Raw stored bytes of `name` without copying (see `SafetensorsFile.withRawBytes`).
     public func withRawBytes<R>(_ name: String,
                                 _ body: (UnsafeRawBufferPointer, TensorInfo) throws -> R) throws -> R {
         guard let file = owner[name] else {
-            throw SafetensorsError.tensorNotFound(file: files.map(\.fileName).joined(separator: ", "), tensor: name)
+            throw SafetensorsError.tensorNotFound(file: displayName, tensor: name)
         }
         return try file.withRawBytes(name, body)
     }
@@ -124,7 +135,7 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
 struct SafetensorsIndex {
     var totalSize: Int?
     var weightMap: [String: String]
-    /// Shard file names in order of first mention (sorted by tensor name for determinism).
+    /// The distinct shard file names, sorted.
     var shardNames: [String]
 
     init(url: URL) throws {
@@ -173,10 +184,6 @@ struct SafetensorsIndex {
             map[tensor] = shard
         }
         weightMap = map
-        var seen = Set<String>()
-        shardNames = []
-        for (_, shard) in map.sorted(by: { $0.key < $1.key }) where seen.insert(shard).inserted {
-            shardNames.append(shard)
-        }
+        shardNames = Set(map.values).sorted()
     }
 }

@@ -26,6 +26,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
     // Using a valid file.
     case tensorNotFound(file: String, tensor: String)
     case unsupportedDType(file: String, tensor: String, dtype: DType)
+    case destinationSizeMismatch(file: String, tensor: String, elements: Int, destination: Int)
     // Sharded checkpoints.
     case noCheckpoint(directory: String)
     case invalidIndex(file: String, reason: String)
@@ -57,7 +58,7 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
         case let .invalidEntry(file, tensor, reason):
             return "\(file): the header entry for tensor '\(tensor)' \(reason)."
         case let .unknownDType(file, tensor, dtype):
-            return "\(file): tensor '\(tensor)' has the unknown dtype '\(dtype)'."
+            return "\(file): tensor '\(tensor)' has the dtype '\(dtype)', which ReAdapt does not recognise."
         case let .invalidShape(file, tensor, reason):
             return "\(file): tensor '\(tensor)' has an invalid shape (\(reason))."
         case let .invalidOffsets(file, tensor, reason):
@@ -76,6 +77,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable, Sendabl
             return "\(file): has no tensor named '\(tensor)'."
         case let .unsupportedDType(file, tensor, dtype):
             return "\(file): tensor '\(tensor)' is \(dtype.rawValue), which ReAdapt cannot load as a weight."
+        case let .destinationSizeMismatch(file, tensor, elements, destination):
+            return "\(file): tensor '\(tensor)' has \(elements) elements but the destination buffer holds \(destination)."
         case let .noCheckpoint(directory):
             return "\(directory): contains neither model.safetensors nor model.safetensors.index.json."
         case let .invalidIndex(file, reason):

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +9,9 @@ import Darwin
 ///
 /// Opening reads only the header; tensor bytes stay in the mapping until `load` or
 /// `withRawBytes` touches them, so opening a multi-gigabyte checkpoint is cheap.
-/// The mapping lives as long as this object. Instances are immutable and safe to share.
+/// The mapping lives as long as this object. Instances are immutable and safe to share across
+/// threads. As with any memory-mapped reader, truncating the file while it is open makes later
+/// reads of the lost pages fault (SIGBUS); checkpoints are not expected to change under a reader.
 public final class SafetensorsFile: @unchecked Sendable {
     /// Headers longer than this are refused, as the reference implementation does.
     public static let maxHeaderLength = 100_000_000
@@ -30,7 +31,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let dataStart: Int
 
     private let entryIndex: [String: Int]
-    private let mapping: UnsafeMutableRawPointer?
+    private let mapping: UnsafeMutableRawPointer
     private let mappedLength: Int
 
     /// The file name used in error messages.
@@ -75,7 +76,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     deinit {
-        if let mapping { munmap(mapping, mappedLength) }
+        munmap(mapping, mappedLength)
     }
 
     /// Every tensor name, sorted.
@@ -94,7 +95,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let entry = entry(name) else {
             throw SafetensorsError.tensorNotFound(file: fileName, tensor: name)
         }
-        let start = mapping.map { UnsafeRawPointer($0) + dataStart + entry.dataRange.lowerBound }
+        let start = UnsafeRawPointer(mapping) + dataStart + entry.dataRange.lowerBound
         return try body(UnsafeRawBufferPointer(start: start, count: entry.dataRange.count), entry.info)
     }
 
@@ -106,13 +107,42 @@ public final class SafetensorsFile: @unchecked Sendable {
                 throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
             }
             let count = info.elementCount
-            var scalars = [Float](repeating: 0, count: count)
-            if count > 0 {
-                try scalars.withUnsafeMutableBufferPointer { out in
-                    try SafetensorsFile.convert(raw, dtype: info.dtype, into: out, fileName: fileName, tensor: name)
-                }
+            // Filled by the conversion directly: no zero-fill pass over a possibly huge array.
+            let scalars = try [Float](unsafeUninitializedCapacity: count) { out, initialized in
+                SafetensorsFile.adviseHugePages(UnsafeMutableRawBufferPointer(out))
+                try SafetensorsFile.convert(raw, dtype: info.dtype, into: out, fileName: fileName, tensor: name)
+                initialized = count
             }
             return Tensor(shape: info.shape, scalars: scalars)
+        }
+    }
+
+    /// Asks the kernel to back the 2 MiB-aligned interior of a large, not yet touched buffer with
+    /// transparent huge pages: filling a fresh multi-megabyte array is otherwise dominated by one
+    /// page fault per 4 KiB. Harmless where THP is unavailable (the call just fails).
+    static func adviseHugePages(_ buffer: UnsafeMutableRawBufferPointer) {
+        #if os(Linux)
+        let hugePage = 2 << 20
+        guard buffer.count >= hugePage, let base = buffer.baseAddress else { return }
+        let start = (Int(bitPattern: base) + hugePage - 1) & ~(hugePage - 1)
+        let end = (Int(bitPattern: base) + buffer.count) & ~(hugePage - 1)
+        guard end > start, let aligned = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(aligned, end - start, 14 /* MADV_HUGEPAGE */)
+        #endif
+    }
+
+    /// Converts the tensor to Float32 straight into `destination`, which must hold exactly its
+    /// element count (for loading into storage the caller already owns, without a temporary array).
+    public func load(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        try withRawBytes(name) { raw, info in
+            guard [.f32, .f16, .bf16].contains(info.dtype) else {
+                throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
+            }
+            guard destination.count == info.elementCount else {
+                throw SafetensorsError.destinationSizeMismatch(file: fileName, tensor: name, elements: info.elementCount,
+                                                               destination: destination.count)
+            }
+            try SafetensorsFile.convert(raw, dtype: info.dtype, into: destination, fileName: fileName, tensor: name)
         }
     }
 
@@ -122,8 +152,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
         switch dtype {
         case .f32: memcpy(dst, src, out.count * 4)
-        case .f16: ck_st_f16_to_f32(src, dst, out.count)
-        case .bf16: ck_st_bf16_to_f32(src, dst, out.count)
+        case .f16: HalfPrecisionConversion.f16ToF32(src, dst, count: out.count)
+        case .bf16: HalfPrecisionConversion.bf16ToF32(src, dst, count: out.count)
         default: throw SafetensorsError.unsupportedDType(file: fileName, tensor: tensor, dtype: dtype)
         }
     }

@@ -100,17 +100,15 @@ enum SafetensorsHeader {
         guard begin <= end else {
             throw SafetensorsError.invalidOffsets(file: name, tensor: tensor, reason: "begin \(begin) is after end \(end)")
         }
-        var needed = dtype.size
-        for d in shape {
-            let (product, overflow) = needed.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw SafetensorsError.sizeOverflow(file: name, tensor: tensor) }
-            needed = product
+        let info = TensorInfo(name: tensor, dtype: dtype, shape: shape)
+        guard let needed = SafetensorsLayout.byteCount(info) else {
+            throw SafetensorsError.sizeOverflow(file: name, tensor: tensor)
         }
         guard end - begin == needed else {
             throw SafetensorsError.byteLengthMismatch(file: name, tensor: tensor, bytes: end - begin,
                                                       shape: shape, dtype: dtype, needed: needed)
         }
-        return SafetensorsFile.Entry(info: TensorInfo(name: tensor, dtype: dtype, shape: shape), dataRange: begin..<end)
+        return SafetensorsFile.Entry(info: info, dataRange: begin..<end)
     }
 
     /// Sorts entries by offset and checks they tile the data region exactly: inside it,
