@@ -216,8 +216,28 @@ AVX2 static void add_avx2(float *y, const float *x, size_t n) {
 
 AVX2 static void attend_avx2(const float *q, const float *keys, const float *values, size_t n, size_t head_dim,
                              float scale, float *scores, float *out) {
-    if (head_dim % 8 != 0) { mk_attend_scalar(q, keys, values, n, head_dim, scale, scores, out); return; }
-    for (size_t j = 0; j < n; j++) {
+    if (head_dim % 8 != 0 || head_dim > 256) {
+        mk_attend_scalar(q, keys, values, n, head_dim, scale, scores, out);
+        return;
+    }
+    // Scores four keys at a time: four independent FMA chains share each load of q.
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        const float *k0 = keys + j * head_dim, *k1 = k0 + head_dim, *k2 = k1 + head_dim, *k3 = k2 + head_dim;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (size_t d = 0; d < head_dim; d += 8) {
+            __m256 qv = _mm256_loadu_ps(q + d);
+            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + d), a0);
+            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + d), a1);
+            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + d), a2);
+            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + d), a3);
+        }
+        scores[j] = hsum8(a0) * scale;
+        scores[j + 1] = hsum8(a1) * scale;
+        scores[j + 2] = hsum8(a2) * scale;
+        scores[j + 3] = hsum8(a3) * scale;
+    }
+    for (; j < n; j++) {
         const float *k = keys + j * head_dim;
         __m256 acc = _mm256_setzero_ps();
         for (size_t d = 0; d < head_dim; d += 8)
@@ -225,12 +245,16 @@ AVX2 static void attend_avx2(const float *q, const float *keys, const float *val
         scores[j] = hsum8(acc) * scale;
     }
     softmax_avx2(scores, n);
-    for (size_t d = 0; d < head_dim; d += 8) {
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t j = 0; j < n; j++)
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(values + j * head_dim + d), acc);
-        _mm256_storeu_ps(out + d, acc);
+    // out = Σ p_j v_j with one accumulator per 8 output lanes (independent chains across j).
+    __m256 acc[32];
+    size_t chunks = head_dim / 8;
+    for (size_t c = 0; c < chunks; c++) acc[c] = _mm256_setzero_ps();
+    for (j = 0; j < n; j++) {
+        __m256 p = _mm256_set1_ps(scores[j]);
+        const float *v = values + j * head_dim;
+        for (size_t c = 0; c < chunks; c++) acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + 8 * c), acc[c]);
     }
+    for (size_t c = 0; c < chunks; c++) _mm256_storeu_ps(out + 8 * c, acc[c]);
 }
 #define HAVE_AVX2_KERNELS 1
 #endif

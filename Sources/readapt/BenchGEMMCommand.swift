@@ -8,7 +8,8 @@ struct BenchGEMM: ParsableCommand {
         commandName: "gemm",
         abstract: "Time matrix products: sgemm 1024³ and SmolLM2-135M's prefill/decode shapes.",
         discussion: """
-            Without --m/--n/--k, runs the default suite. With them, times y[m×n] = x[m×k]·Wᵀ \
+            Without --m/--n/--k, runs the default suite, ending with one decode token's \
+            products through 211 distinct SmolLM2-135M matrices (n = parameter count). With them, times y[m×n] = x[m×k]·Wᵀ \
             through WeightMatrix (W is n×k) in each precision. The peer script \
             scripts/bench/torch_gemm.py runs the same shapes in PyTorch.
             """
@@ -19,6 +20,7 @@ struct BenchGEMM: ParsableCommand {
     @Option(help: "Input features.") var k: Int?
     @Option(help: "Timed rounds per case; the best is reported.") var `repeat`: Int = 5
     @Option(help: "Comma-separated weight precisions: f32, bf16, f16.") var precisions: String = "f32,bf16"
+    @Flag(help: "Only time one decode token through all of SmolLM2-135M's matrices.") var decodeTokenOnly = false
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
@@ -43,8 +45,10 @@ struct BenchGEMM: ParsableCommand {
     func run() throws {
         let storages = try parsedPrecisions()
         let cases: [GEMMBenchmark.Case]
-        if let m, let n, let k {
-            cases = [GEMMBenchmark.Case(label: "sgemm x·W", m: m, n: n, k: k, storage: nil)]
+        if decodeTokenOnly {
+            cases = []
+        } else if let m, let n, let k {
+            cases = [GEMMBenchmark.Case(label: "x·Wᵀ", m: m, n: n, k: k, storage: nil, transposeB: true)]
                 + storages.map { GEMMBenchmark.Case(label: "x·Wᵀ", m: m, n: n, k: k, storage: $0) }
         } else {
             cases = GEMMBenchmark.defaultCases(precisions: storages)
@@ -56,10 +60,13 @@ struct BenchGEMM: ParsableCommand {
         for c in cases {
             let r = GEMMBenchmark.run(c, repeats: `repeat`)
             results.append(r)
-            if !json {
-                print(padded(r.label, 24) + " " + padded(r.path, 19)
-                      + String(format: " %5d %6d %6d %9.3f %8.1f %12.1f", r.m, r.n, r.k,
-                               r.bestSeconds * 1e3, r.gflops, r.weightGBps))
+            if !json { printRow(r) }
+        }
+        if m == nil {
+            for storage in storages {
+                let r = GEMMBenchmark.runModelDecode(storage: storage, repeats: `repeat`)
+                results.append(r)
+                if !json { printRow(r) }
             }
         }
         if json {
@@ -67,6 +74,12 @@ struct BenchGEMM: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         }
+    }
+
+    private func printRow(_ r: GEMMBenchmark.Result) {
+        print(padded(r.label, 24) + " " + padded(r.path, 19)
+              + String(format: " %5d %6d %6d %9.3f %8.1f %12.1f", r.m, r.n, r.k,
+                       r.bestSeconds * 1e3, r.gflops, r.weightGBps))
     }
 
     private func padded(_ text: String, _ width: Int) -> String {

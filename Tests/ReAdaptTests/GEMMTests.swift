@@ -61,3 +61,35 @@ final class GEMMShapeTests: XCTestCase {
         }
     }
 }
+
+final class GEMMThreadingTests: XCTestCase {
+    /// A product above `GEMM.parallelThreshold` (multi-threaded) agrees with the same rows
+    /// computed one at a time (each below the threshold, so single-threaded).
+    func testParallelProductAgreesWithRowByRowProducts() {
+        let m = 64, n = 520, k = 520
+        XCTAssertGreaterThan(m * n * k, GEMM.parallelThreshold)
+        XCTAssertLessThan(n * k, GEMM.parallelThreshold)
+        var rng = SystemRandomNumberGenerator()
+        let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let b = (0..<(n * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        var whole = [Float](repeating: 0, count: m * n)
+        GEMM.sgemm(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &whole, ldc: n)
+        var rows = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { ap in
+            rows.withUnsafeMutableBufferPointer { cp in
+                for r in 0..<m {
+                    GEMM.sgemm(transB: true, m: 1, n: n, k: k, a: ap.baseAddress! + r * k, lda: k,
+                               b: b, ldb: k, c: cp.baseAddress! + r * n, ldc: n)
+                }
+            }
+        }
+        // A 520-term sum of products of magnitude ≤ 1: summation order may differ.
+        for i in whole.indices { XCTAssertEqual(whole[i], rows[i], accuracy: 1e-3) }
+        // And a spot check against a plain loop.
+        for (r, c) in [(0, 0), (63, 519), (17, 300)] {
+            var sum: Double = 0
+            for p in 0..<k { sum += Double(a[r * k + p]) * Double(b[c * k + p]) }
+            XCTAssertEqual(Double(whole[r * n + c]), sum, accuracy: 1e-3)
+        }
+    }
+}

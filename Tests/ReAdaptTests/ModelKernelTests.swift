@@ -104,8 +104,8 @@ final class ModelKernelTests: XCTestCase {
     }
 
     func testAttendOneQuery() {
-        for headDim in [8, 24, 64] {
-            for n in [1, 5, 33] {
+        for headDim in [8, 24, 64, 128, 256, 6] {
+            for n in [1, 3, 4, 5, 33, 130] {
                 let q = random(headDim), k = random(n * headDim), v = random(n * headDim)
                 var scratch = [Float](repeating: 0, count: n)
                 var fast = [Float](repeating: 0, count: headDim), slow = fast

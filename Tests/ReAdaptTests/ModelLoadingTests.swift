@@ -26,7 +26,7 @@ final class ModelLoadingTests: XCTestCase {
     func testMissingTensorIsNamed() throws {
         var (spec, source) = try fixture("llama")
         source.tensors["model.layers.1.self_attn.k_proj.weight"] = nil
-        XCTAssertThrowsError(try LanguageModel(spec: spec, source: source, sourceName: "ckpt")) {
+        XCTAssertThrowsError(try LanguageModel(spec: spec, source: source, sourceName: "ckpt", storage: .f32)) {
             XCTAssertEqual($0 as? ModelLoadError,
                            .missingTensor(source: "ckpt", name: "model.layers.1.self_attn.k_proj.weight"))
             XCTAssertTrue("\($0)".contains("ckpt"))
@@ -35,16 +35,16 @@ final class ModelLoadingTests: XCTestCase {
         var untied = source
         (spec, untied) = try fixture("llama")
         untied.tensors["lm_head.weight"] = nil
-        XCTAssertThrowsError(try LanguageModel(spec: spec, source: untied, sourceName: "ckpt"))
+        XCTAssertThrowsError(try LanguageModel(spec: spec, source: untied, sourceName: "ckpt", storage: .f32))
         let (qwenSpec, qwen) = try fixture("qwen2")
         XCTAssertNil(qwen.tensors["lm_head.weight"])
-        XCTAssertNoThrow(try LanguageModel(spec: qwenSpec, source: qwen, sourceName: "ckpt"))
+        XCTAssertNoThrow(try LanguageModel(spec: qwenSpec, source: qwen, sourceName: "ckpt", storage: .f32))
     }
 
     func testWrongShapeIsNamed() throws {
         var (spec, source) = try fixture("qwen2")
         source.tensors["model.layers.0.self_attn.q_proj.bias"] = Tensor(zeros: [3])
-        XCTAssertThrowsError(try LanguageModel(spec: spec, source: source, sourceName: "ckpt")) {
+        XCTAssertThrowsError(try LanguageModel(spec: spec, source: source, sourceName: "ckpt", storage: .f32)) {
             XCTAssertEqual($0 as? ModelLoadError, .wrongShape(source: "ckpt", name: "model.layers.0.self_attn.q_proj.bias",
                                                               expected: [64], found: [3]))
         }
@@ -53,7 +53,7 @@ final class ModelLoadingTests: XCTestCase {
     func testExtraTensorsSuchAsRotaryInvFreqAreIgnored() throws {
         var (spec, source) = try fixture("gemma")
         source.tensors["model.layers.0.self_attn.rotary_emb.inv_freq"] = Tensor(zeros: [8])
-        let model = try LanguageModel(spec: spec, source: source, sourceName: "ckpt")
+        let model = try LanguageModel(spec: spec, source: source, sourceName: "ckpt", storage: .f32)
         let sequence = try ModelFixtures.reference("gemma").sequences[1]
         let logits = try model.makeSession().forward(sequence, allPositions: true)
         XCTAssertLessThanOrEqual(maxAbsDiff(logits[...], try ModelFixtures.logits("gemma", 1)[...]), 1e-4)
@@ -62,7 +62,7 @@ final class ModelLoadingTests: XCTestCase {
     func testTransformSeesEveryHuggingFaceNameAndChangesTheModel() throws {
         var seen: [String] = []
         let directory = try ModelFixtures.directory("llama_bias")
-        let model = try LanguageModel.load(directory: directory) { name, tensor in
+        let model = try LanguageModel.load(directory: directory, storage: .f32) { name, tensor in
             seen.append(name)
             // Zeroing the final norm makes every logit zero: the transform really feeds the model.
             return name == "model.norm.weight" ? Tensor(zeros: tensor.shape) : tensor

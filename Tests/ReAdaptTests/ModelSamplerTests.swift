@@ -44,6 +44,17 @@ final class ModelSamplerTests: XCTestCase {
         let p3 = exp(3.0) / (exp(3.0) + exp(2.0))
         XCTAssertEqual(f[3], p3, accuracy: 0.015)
         XCTAssertEqual(frequencies(logits, SamplingOptions(temperature: 1, topK: 1, seed: 3), draws: 200)[3], 1)
+        // Tokens tied with the k-th logit stay, as TopKLogitsWarper's `scores < kth` test keeps them.
+        let tied = frequencies([1, 2, 2, 0], SamplingOptions(temperature: 1, topK: 1, seed: 3), draws: 2000)
+        XCTAssertEqual(tied[0] + tied[3], 0)
+        XCTAssertEqual(tied[1], 0.5, accuracy: 0.05)
+        // The heap selection agrees with sorting.
+        var heap: [Float] = []
+        let values: [Float] = (0..<1000).map { _ in Float.random(in: -5...5) }
+        for k in [1, 2, 17, 999, 1000] {
+            let kth = values.withUnsafeBufferPointer { Sampler.kthLargest($0, k: k, heap: &heap) }
+            XCTAssertEqual(kth, values.sorted(by: >)[k - 1])
+        }
     }
 
     func testTopPKeepsTheSmallestNucleusLikeTopPLogitsWarper() {

@@ -50,7 +50,7 @@ enum ModelFixtures {
     }
 
     static func model(_ name: String) throws -> LanguageModel {
-        try LanguageModel.load(directory: try directory(name))
+        try LanguageModel.load(directory: try directory(name), storage: .f32)
     }
 }
 

@@ -51,6 +51,30 @@ def run_case(label, m, n, k, precision, repeats):
             "weightGBps": n * k * bytes_per / best / 1e9}
 
 
+def run_model_decode(precision, repeats, layers=30):
+    """One decode token through 211 distinct SmolLM2-135M matrices (weights from memory)."""
+    dtype = DTYPES[precision]
+    shapes = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
+    mats = [(torch.rand(o, i) * 0.2 - 0.1).to(dtype) for _ in range(layers) for o, i in shapes]
+    mats.append((torch.rand(49152, 576) * 0.2 - 0.1).to(dtype))
+    xs = {i: torch.rand(1, i).to(dtype) for i in (576, 1536)}
+
+    def token():
+        for w in mats:
+            F.linear(xs[w.shape[1]], w)
+    with torch.inference_mode():
+        token()
+        samples = []
+        for _ in range(repeats):
+            t0 = time.perf_counter(); token(); samples.append(time.perf_counter() - t0)
+    samples.sort()
+    params = sum(w.numel() for w in mats)
+    nbytes = sum(w.numel() * w.element_size() for w in mats)
+    return {"label": f"decode token ({len(mats)} mats)", "path": f"F.linear.{precision}", "m": 1,
+            "n": params, "k": 1, "bestSeconds": samples[0], "medianSeconds": samples[len(samples) // 2],
+            "gflops": 2.0 * params / samples[0] / 1e9, "weightGBps": nbytes / samples[0] / 1e9}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--m", type=int); p.add_argument("--n", type=int); p.add_argument("--k", type=int)
@@ -81,6 +105,13 @@ def main():
         if not a.json:
             print(f"{r['label']:<24} {r['path']:<19} {r['m']:5d} {r['n']:6d} {r['k']:6d} "
                   f"{r['bestSeconds'] * 1e3:9.3f} {r['gflops']:8.1f} {r['weightGBps']:12.1f}")
+    if a.m is None:
+        for pr in precisions:
+            r = run_model_decode(pr, a.repeat)
+            results.append(r)
+            if not a.json:
+                print(f"{r['label']:<24} {r['path']:<19} {r['m']:5d} {r['n']:6d} {r['k']:6d} "
+                      f"{r['bestSeconds'] * 1e3:9.3f} {r['gflops']:8.1f} {r['weightGBps']:12.1f}")
     if a.json:
         print(json.dumps(results, indent=2))
 

@@ -55,10 +55,10 @@ public struct Generator {
         guard maxTokens > 0 else { return result }
         let clock = ContinuousClock()
         var started = clock.now
-        var logits = try session.forward(prompt)
+        try session.forward(prompt)
         var first = true
         while true {
-            let token = sampler.sample(logits)
+            let token = session.withLogits { sampler.sample($0) }
             result.tokens.append(token)
             let elapsed = clock.now - started
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -68,7 +68,7 @@ public struct Generator {
             if result.tokens.count >= maxTokens { result.stopReason = .maxTokens; break }
             if session.position >= session.capacity { result.stopReason = .contextFull; break }
             started = clock.now
-            logits = try session.forward([token])
+            try session.forward([token])
         }
         return result
     }

@@ -56,6 +56,10 @@ public final class InferenceSession {
     public private(set) var position = 0
     /// Longest run of tokens processed in one pass; longer inputs are processed in chunks.
     public var maxChunk = 512
+    /// Query rows per attention GEMM in prefill; smaller blocks skip more of the masked triangle.
+    var attentionRowBlock = 128
+    /// Prefill attention through per-head GEMMs (true) or the mk_attend kernel on GCD (false).
+    var useGEMMAttention = ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] == "1"
 
     private let spec: ModelSpec
     private let inverseFrequencies: [Float]
@@ -117,6 +121,12 @@ public final class InferenceSession {
             start = end
         }
         return logits
+    }
+
+    /// Reads the logits of the latest `forward` without copying them (the returned array of
+    /// `forward` shares this storage; holding on to it makes the next call copy).
+    public func withLogits<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try logits.withUnsafeBufferPointer(body)
     }
 
     // MARK: - One chunk
@@ -211,50 +221,66 @@ public final class InferenceSession {
         let qWidth = spec.queryWidth, qkvWidth = qWidth + 2 * spec.kvWidth
         let scale = 1 / Float(hd).squareRoot()
         let keys = keys[layer].pointer, values = values[layer].pointer
-        let stride = allocatedPositions * hd
+        let headStride = allocatedPositions * hd
         let total = position + n
         let window = spec.slidingWindow
         let q = qkv.pointer, out = attention.pointer
 
-        if n == 1 {
-            // Decode: one query per head; heads split across cores when there is enough work.
-            let lo = window.map { max(0, position - $0 + 1) } ?? 0
-            let visible = total - lo
-            scores.reserve(heads * visible)
-            let scratch = scores.pointer
-            let one = { (head: Int) in
-                let g = head / group
-                mk_attend(q + head * hd, keys + g * stride + lo * hd, values + g * stride + lo * hd,
-                          visible, hd, scale, scratch + head * visible, out + head * hd)
+        if !useGEMMAttention || n == 1 {
+            // One query row at a time per head (mk_attend), spread over the cores by GCD in items of
+            // (head, block of rows); GCD balances the uneven causal rows and tolerates a busy machine.
+            let rowsPerItem = n == 1 ? 1 : 16
+            let blocks = (n + rowsPerItem - 1) / rowsPerItem
+            let items = heads * blocks
+            scores.reserve(items * total)
+            let scratch = scores.pointer, start = position
+            let item = { (index: Int) in
+                let head = index % heads, b = index / heads, g = head / group
+                for row in (b * rowsPerItem)..<min(n, (b + 1) * rowsPerItem) {
+                    let pos = start + row
+                    let lo = window.map { max(0, pos - $0 + 1) } ?? 0
+                    mk_attend(q + row * qkvWidth + head * hd, keys + g * headStride + lo * hd,
+                              values + g * headStride + lo * hd, pos + 1 - lo, hd, scale,
+                              scratch + index * total, out + row * qWidth + head * hd)
+                }
             }
-            if visible * heads * hd >= 1 << 15 {
-                DispatchQueue.concurrentPerform(iterations: heads, execute: one)
+            if total * n * heads * hd >= 1 << 15 {
+                DispatchQueue.concurrentPerform(iterations: items, execute: item)
             } else {
-                for head in 0..<heads { one(head) }
+                for index in 0..<items { item(index) }
             }
             return
         }
 
-        // Prefill: per head, scores = scale·Q·Kᵀ and out = P·V through GEMM; masked entries are zeroed
-        // after a softmax over each row's visible keys.
-        scores.reserve(n * total)
+        // Prefill: per head and block of query rows, scores = scale·Q·Kᵀ and out = P·V through GEMM,
+        // over only the keys some row of the block can see (causal limit, sliding window); masked
+        // entries are zeroed after a softmax over each row's visible keys.
+        let block = max(attentionRowBlock, 1)
+        scores.reserve(min(n, block) * total)
         let s = scores.pointer
         for head in 0..<heads {
             let g = head / group
-            GEMM.sgemm(transA: false, transB: true, m: n, n: total, k: hd, alpha: scale,
-                       a: q + head * hd, lda: qkvWidth, b: keys + g * stride, ldb: hd,
-                       beta: 0, c: s, ldc: total)
-            for row in 0..<n {
-                let pos = position + row
-                let lo = window.map { max(0, pos - $0 + 1) } ?? 0
-                let r = s + row * total
-                mk_softmax(r + lo, pos + 1 - lo)
-                if lo > 0 { r.update(repeating: 0, count: lo) }
-                if pos + 1 < total { (r + pos + 1).update(repeating: 0, count: total - pos - 1) }
+            for r0 in stride(from: 0, to: n, by: block) {
+                let r1 = min(n, r0 + block)
+                let keyEnd = position + r1
+                let keyStart = window.map { max(0, position + r0 - $0 + 1) } ?? 0
+                let width = keyEnd - keyStart
+                GEMM.sgemm(transA: false, transB: true, m: r1 - r0, n: width, k: hd, alpha: scale,
+                           a: q + r0 * qkvWidth + head * hd, lda: qkvWidth,
+                           b: keys + g * headStride + keyStart * hd, ldb: hd, beta: 0, c: s, ldc: width)
+                for row in r0..<r1 {
+                    let pos = position + row
+                    let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
+                    let hi = pos + 1 - keyStart
+                    let r = s + (row - r0) * width
+                    mk_softmax(r + lo, hi - lo)
+                    if lo > 0 { r.update(repeating: 0, count: lo) }
+                    if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
+                }
+                GEMM.sgemm(transA: false, transB: false, m: r1 - r0, n: hd, k: width,
+                           a: s, lda: width, b: values + g * headStride + keyStart * hd, ldb: hd,
+                           beta: 0, c: out + r0 * qWidth + head * hd, ldc: qWidth)
             }
-            GEMM.sgemm(transA: false, transB: false, m: n, n: hd, k: total,
-                       a: s, lda: total, b: values + g * stride, ldb: hd,
-                       beta: 0, c: out + head * hd, ldc: qWidth)
         }
     }
 

@@ -45,9 +45,13 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Builds the model from Hugging Face tensor names. `weight(name)` is the single place every
     /// tensor comes from, so an adapter can wrap it to return base + delta for any name.
-    /// `sourceName` names the checkpoint in errors.
-    public init(spec: ModelSpec, sourceName: String, weight: (String) throws -> Tensor) throws {
+    /// `sourceName` names the checkpoint in errors. Linear layers are kept in `storage` (default
+    /// `WeightStorage.inferenceDefault`; `.f32` reproduces PyTorch's F32 numerics).
+    public init(spec: ModelSpec, sourceName: String, storage: WeightStorage? = nil,
+                weight: (String) throws -> Tensor) throws {
         self.spec = spec
+        let storage = storage ?? WeightStorage.inferenceDefault
+        func matrix(_ t: Tensor) -> WeightMatrix { WeightMatrix(t, storage: storage) }
         let h = spec.hiddenSize, inter = spec.intermediateSize
         func load(_ name: String, _ shape: [Int]) throws -> Tensor {
             let t = try weight(name)
@@ -78,26 +82,27 @@ public final class LanguageModel: @unchecked Sendable {
             let mlp = ["gate_proj", "up_proj"].map { p + "mlp.\($0)" }
             layers.append(DecoderLayerWeights(
                 attentionNorm: try load(p + "input_layernorm.weight", [h]).scalars,
-                qkv: WeightMatrix(try stacked(attn.map { $0 + ".weight" }, [q, kv, kv], columns: h)),
+                qkv: matrix(try stacked(attn.map { $0 + ".weight" }, [q, kv, kv], columns: h)),
                 qkvBias: spec.qkvBias ? try biases(attn.map { $0 + ".bias" }, [q, kv, kv]) : nil,
-                output: WeightMatrix(try load(p + "self_attn.o_proj.weight", [h, q])),
+                output: matrix(try load(p + "self_attn.o_proj.weight", [h, q])),
                 outputBias: spec.outputBias ? try load(p + "self_attn.o_proj.bias", [h]).scalars : nil,
                 mlpNorm: try load(p + "post_attention_layernorm.weight", [h]).scalars,
-                gateUp: WeightMatrix(try stacked(mlp.map { $0 + ".weight" }, [inter, inter], columns: h)),
+                gateUp: matrix(try stacked(mlp.map { $0 + ".weight" }, [inter, inter], columns: h)),
                 gateUpBias: spec.mlpBias ? try biases(mlp.map { $0 + ".bias" }, [inter, inter]) : nil,
-                down: WeightMatrix(try load(p + "mlp.down_proj.weight", [h, inter])),
+                down: matrix(try load(p + "mlp.down_proj.weight", [h, inter])),
                 downBias: spec.mlpBias ? try load(p + "mlp.down_proj.bias", [h]).scalars : nil))
         }
         self.layers = layers
         finalNorm = try load("model.norm.weight", [h]).scalars
-        head = spec.tiedHead ? WeightMatrix(embed) : WeightMatrix(try load("lm_head.weight", [spec.vocabSize, h]))
+        head = spec.tiedHead ? matrix(embed) : matrix(try load("lm_head.weight", [spec.vocabSize, h]))
     }
 
     /// Builds the model from any tensor source. `transform(name, tensor)` may replace each tensor
     /// (adapters); tensors the model does not use, such as rotary_emb.inv_freq, are ignored.
     public convenience init(spec: ModelSpec, source: TensorSource, sourceName: String,
+                            storage: WeightStorage? = nil,
                             transform: ((String, Tensor) throws -> Tensor)? = nil) throws {
-        try self.init(spec: spec, sourceName: sourceName) { name in
+        try self.init(spec: spec, sourceName: sourceName, storage: storage) { name in
             guard source.info(name) != nil else {
                 throw ModelLoadError.missingTensor(source: sourceName, name: name)
             }
@@ -108,12 +113,13 @@ public final class LanguageModel: @unchecked Sendable {
 
     /// Loads config.json and the safetensors weights (single file or shards) from a Hugging Face
     /// model directory, tensor by tensor.
-    public static func load(directory: URL,
+    public static func load(directory: URL, storage: WeightStorage? = nil,
                             transform: ((String, Tensor) throws -> Tensor)? = nil) throws -> LanguageModel {
         let configFile = directory.appendingPathComponent("config.json")
         let spec = try ModelSpec(ModelConfig.load(configFile), file: configFile)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
-        return try LanguageModel(spec: spec, source: checkpoint, sourceName: directory.path, transform: transform)
+        return try LanguageModel(spec: spec, source: checkpoint, sourceName: directory.path, storage: storage,
+                                 transform: transform)
     }
 
     /// EOS ids for generation: generation_config.json's `eos_token_id` if the directory has one,

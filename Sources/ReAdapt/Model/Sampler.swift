@@ -56,6 +56,7 @@ public struct Sampler {
     private var rng: Xoshiro256
     private var order: [Int] = []
     private var probabilities: [Double] = []
+    private var heap: [Float] = []
 
     public init(_ options: SamplingOptions) {
         self.options = options
@@ -69,6 +70,34 @@ public struct Sampler {
         return best
     }
 
+    /// The k-th largest value (k >= 1) using `heap` as scratch: a min-heap of the k largest so far.
+    static func kthLargest(_ values: UnsafeBufferPointer<Float>, k: Int, heap: inout [Float]) -> Float {
+        heap.removeAll(keepingCapacity: true)
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count && heap[l] < heap[m] { m = l }
+                if r < heap.count && heap[r] < heap[m] { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for v in values {
+            if heap.count < k {
+                heap.append(v)
+                var i = heap.count - 1
+                while i > 0 && heap[(i - 1) / 2] > heap[i] { heap.swapAt(i, (i - 1) / 2); i = (i - 1) / 2 }
+            } else if v > heap[0] {
+                heap[0] = v
+                siftDown(0)
+            }
+        }
+        return heap[0]
+    }
+
     public mutating func sample(_ logits: [Float]) -> Int {
         logits.withUnsafeBufferPointer { sample($0) }
     }
@@ -77,18 +106,28 @@ public struct Sampler {
         precondition(!logits.isEmpty, "sampling from empty logits")
         if options.temperature <= 0 { return Sampler.argmax(logits) }
         let t = options.temperature
-        // Candidates sorted by logit, most likely first (ties by lower index, deterministic).
-        if order.count != logits.count { order = Array(0..<logits.count) }
-        else { for i in order.indices { order[i] = i } }
-        let k = options.topK > 0 ? min(options.topK, logits.count) : logits.count
-        order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
-        var kept = k
-        // top-k also keeps tokens tied with the k-th logit, as TopKLogitsWarper's `< kth value` test does.
-        while kept < logits.count && logits[order[kept]] / t == logits[order[k - 1]] / t { kept += 1 }
+        let n = logits.count
+        // Candidates, most likely first (ties by lower index). Top-k first finds the k-th largest
+        // logit with a size-k heap (O(n log k)) and keeps everything >= it, ties included, as
+        // TopKLogitsWarper's `< kth value` test does; only top-p alone needs a full sort, and plain
+        // temperature sampling needs no order at all.
+        order.removeAll(keepingCapacity: true)
+        if options.topK > 0 && options.topK < n {
+            let kth = Sampler.kthLargest(logits, k: options.topK, heap: &heap)
+            for i in 0..<n where logits[i] >= kth { order.append(i) }
+        } else {
+            order.append(contentsOf: 0..<n)
+        }
+        if options.topK > 0 || options.topP < 1 {
+            order.sort { logits[$0] != logits[$1] ? logits[$0] > logits[$1] : $0 < $1 }
+        }
+        var kept = order.count
 
         // Softmax over the kept candidates, in Double.
         probabilities.removeAll(keepingCapacity: true)
-        let maxScaled = Double(logits[order[0]] / t)
+        var maxLogit = -Float.infinity
+        for i in order where logits[i] > maxLogit { maxLogit = logits[i] }
+        let maxScaled = Double(maxLogit / t)
         var sum = 0.0
         for i in 0..<kept {
             let p = exp(Double(logits[order[i]] / t) - maxScaled)

@@ -1,8 +1,23 @@
 import CDNNL
+import CKernels
+import Foundation
 
 /// Single-precision matrix products. Every dense product in ReAdapt goes through here, so the
-/// choice of BLAS (see BENCHMARKS.md) lives in one place.
+/// choice of BLAS lives in one place: oneDNN's dnnl_sgemm (BENCHMARKS.md, "Matrix products":
+/// as fast as OpenBLAS on AMD Zen 3, and it detects Intel AVX-512/AMX by itself, where Debian's
+/// OpenBLAS falls back to a generic kernel unless OPENBLAS_CORETYPE is set before start-up).
 public enum GEMM {
+    /// Products with fewer multiply-adds than this run on one thread: ~0.3 ms of work on one
+    /// core, below which a second OpenMP thread saves less than its wake-up and barrier cost
+    /// (and costs milliseconds when the other core is busy).
+    public static let parallelThreshold = 16 << 20
+
+    /// Threads used for large products: all cores, unless OMP_NUM_THREADS says otherwise.
+    public static let maxThreads: Int = {
+        let fromOpenMP = Int(ck_blas_max_threads())
+        return fromOpenMP > 0 ? fromOpenMP : ProcessInfo.processInfo.activeProcessorCount
+    }()
+
     /// C = alpha · op(A) · op(B) + beta · C, all row-major. op(X) is X or Xᵀ.
     /// A is m×k after op, B is k×n after op, C is m×n.
     public static func sgemm(
@@ -15,6 +30,9 @@ public enum GEMM {
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         if m == 0 || n == 0 { return }
+        let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k)
+        let small = !work.overflow && work.partialValue < parallelThreshold
+        _ = ck_blas_set_threads(Int32(small ? 1 : maxThreads))
         let status = dnnl_sgemm(
             transA ? 84 /* 'T' */ : 78 /* 'N' */, transB ? 84 : 78,
             Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))

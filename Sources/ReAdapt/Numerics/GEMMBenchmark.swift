@@ -6,14 +6,19 @@ public enum GEMMBenchmark {
     public struct Case: Sendable, Equatable {
         public var label: String
         public var m: Int, n: Int, k: Int
-        /// nil: raw `GEMM.sgemm` (A·B, both plain row-major); otherwise `WeightMatrix.apply`.
+        /// nil: raw `GEMM.sgemm` on F32; otherwise `WeightMatrix.apply` in that precision.
         public var storage: WeightStorage?
+        /// For raw sgemm: B given as W [n × k] (x·Wᵀ, like a linear layer) instead of [k × n].
+        public var transposeB: Bool
 
-        public init(label: String, m: Int, n: Int, k: Int, storage: WeightStorage?) {
+        public init(label: String, m: Int, n: Int, k: Int, storage: WeightStorage?, transposeB: Bool = false) {
             (self.label, self.m, self.n, self.k, self.storage) = (label, m, n, k, storage)
+            self.transposeB = transposeB
         }
 
-        public var path: String { storage.map { "WeightMatrix.\($0.rawValue)" } ?? "GEMM.sgemm" }
+        public var path: String {
+            storage.map { "WeightMatrix.\($0.rawValue)" } ?? (transposeB ? "GEMM.sgemm NT" : "GEMM.sgemm")
+        }
     }
 
     public struct Result: Sendable, Codable {
@@ -61,7 +66,10 @@ public enum GEMMBenchmark {
             let matrix = WeightMatrix(Tensor(shape: [c.n, c.k], scalars: w), storage: storage)
             product = { matrix.apply(x, rows: c.m, into: &y) }
         } else {
-            product = { GEMM.sgemm(m: c.m, n: c.n, k: c.k, a: x, lda: c.k, b: w, ldb: c.n, c: &y, ldc: c.n) }
+            product = {
+                GEMM.sgemm(transB: c.transposeB, m: c.m, n: c.n, k: c.k, a: x, lda: c.k,
+                           b: w, ldb: c.transposeB ? c.k : c.n, c: &y, ldc: c.n)
+            }
         }
         product()
         let once = time(product)
@@ -77,6 +85,36 @@ public enum GEMMBenchmark {
                       bestSeconds: best, medianSeconds: samples[samples.count / 2],
                       gflops: 2 * Double(c.m) * Double(c.n) * Double(c.k) / best / 1e9,
                       weightGBps: weightBytes / best / 1e9)
+    }
+
+    /// One decode token's worth of products for SmolLM2-135M: 30 layers of q, k, v, o, gate,
+    /// up, down plus the LM head, every matrix distinct (270–540 MB, far beyond the caches), so
+    /// weights come from memory as in real decoding. Reports the time per token.
+    public static func runModelDecode(storage: WeightStorage, repeats: Int, layers: Int = 30) -> Result {
+        var rng = SystemRandomNumberGenerator()
+        let shapes = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
+        var matrices: [WeightMatrix] = []
+        for _ in 0..<layers {
+            for (out, inputs) in shapes {
+                let values = (0..<(out * inputs)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+                matrices.append(WeightMatrix(Tensor(shape: [out, inputs], scalars: values), storage: storage))
+            }
+        }
+        let head = (0..<(49152 * 576)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
+        matrices.append(WeightMatrix(Tensor(shape: [49152, 576], scalars: head), storage: storage))
+        let x = (0..<1536).map { _ in Float.random(in: -1...1, using: &rng) }
+        var y = [Float](repeating: 0, count: 49152)
+        let token = { for matrix in matrices { matrix.apply(x, rows: 1, into: &y) } }
+        token()
+        var samples: [Double] = []
+        for _ in 0..<max(1, repeats) { samples.append(time(token)) }
+        samples.sort()
+        let parameters = Double(matrices.reduce(0) { $0 + $1.outFeatures * $1.inFeatures })
+        let bytes = Double(matrices.reduce(0) { $0 + $1.byteCount })
+        return Result(label: "decode token (\(matrices.count) mats)", path: "WeightMatrix.\(storage.rawValue)",
+                      m: 1, n: Int(parameters), k: 1, bestSeconds: samples[0],
+                      medianSeconds: samples[samples.count / 2],
+                      gflops: 2 * parameters / samples[0] / 1e9, weightGBps: bytes / samples[0] / 1e9)
     }
 
     private static func time(_ body: () -> Void) -> Double {

@@ -16,8 +16,10 @@ public final class WeightMatrix: @unchecked Sendable {
     /// Up to this many input rows use the matrix-vector kernels (weights read once, no repacking);
     /// more rows go to the BLAS (measured crossover, see BENCHMARKS.md).
     public static let gemvRowLimit = 8
-    /// Prefill widens 16-bit weights to F32 in blocks of about this many elements.
-    static let widenBlockElements = 256 * 1024
+    /// Prefill widens 16-bit weights to F32 in blocks of about this many elements (4 MB of F32:
+    /// SmolLM2's layer weights in one block, its LM head in 28; smaller blocks lose time to the
+    /// BLAS re-packing x for every block, see BENCHMARKS.md).
+    static let widenBlockElements = 1 << 20
 
     /// Takes a 2-D tensor shaped [out, in], stored in `WeightStorage.inferenceDefault`.
     public convenience init(_ tensor: Tensor) {
@@ -138,8 +140,14 @@ public final class WeightMatrix: @unchecked Sendable {
             var start = 0
             while start < outFeatures {
                 let rows = min(blockRows, outFeatures - start)
-                let source = UnsafeBufferPointer(rebasing: bits[(start * k)..<((start + rows) * k)])
-                FloatConversion.widen(source, format: format, into: scratch)
+                // Widen on all cores: the BLAS call that follows is multi-threaded too.
+                ParallelRows.run(count: rows, workPerItem: k / 4, alignment: 1) { part in
+                    let source = UnsafeBufferPointer(
+                        rebasing: bits[((start + part.lowerBound) * k)..<((start + part.upperBound) * k)])
+                    let target = UnsafeMutableBufferPointer(
+                        rebasing: scratch[(part.lowerBound * k)..<(part.upperBound * k)])
+                    FloatConversion.widen(source, format: format, into: target)
+                }
                 GEMM.sgemm(transA: false, transB: true, m: n, n: rows, k: k,
                            a: x, lda: k, b: scratch.baseAddress!, ldb: k,
                            beta: accumulate ? 1 : 0, c: y + start, ldc: outFeatures)
