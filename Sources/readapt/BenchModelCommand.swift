@@ -22,14 +22,14 @@ struct BenchModel: ParsableCommand {
     @Option(name: .long, help: "New tokens for the decode measurement.")
     var decodeTokens = 128
 
-    @Option(name: .long, help: "Timed repetitions; the best is reported.")
-    var repeat = 3
+    @Option(name: .customLong("repeat"), help: "Timed repetitions; the best is reported.")
+    var repetitions = 3
 
     @Flag(name: .long, help: "Print the results as JSON.")
     var json = false
 
     func validate() throws {
-        guard promptTokens >= 1, decodeTokens >= 1, self.repeat >= 1 else {
+        guard promptTokens >= 1, decodeTokens >= 1, repetitions >= 1 else {
             throw ValidationError("--prompt-tokens, --decode-tokens and --repeat must be at least 1.")
         }
     }
@@ -55,7 +55,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let languageModel = try LanguageModel.load(directory: URL(fileURLWithPath: model), precision: precision)
+        let languageModel = try LanguageModel.load(directory: URL(fileURLWithPath: model), storage: precision)
         let loadSeconds = secondsSince(start)
         let spec = languageModel.spec
         guard promptTokens + decodeTokens <= spec.maxPositions else {
@@ -66,7 +66,7 @@ struct BenchModel: ParsableCommand {
         let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(spec.vocabSize)) }
         let session = languageModel.makeSession(capacity: promptTokens + decodeTokens)
         var bestPrefill = Double.infinity, bestDecode = Double.infinity
-        for run in 0...self.repeat {  // run 0 warms up caches and allocations
+        for run in 0...repetitions {  // run 0 warms up caches and allocations
             session.reset()
             var t = ContinuousClock.now
             var logits = try session.forward(prompt)
@@ -82,7 +82,7 @@ struct BenchModel: ParsableCommand {
                 bestDecode = min(bestDecode, decode)
             }
             printToStandardError(String(format: "run %d/%d: prefill %.1f tokens/s, decode %.1f tokens/s",
-                                        run, self.repeat, Double(promptTokens) / prefill,
+                                        run, repetitions, Double(promptTokens) / prefill,
                                         Double(decodeTokens) / decode))
         }
         let output = Output(promptTokens: promptTokens, decodeTokens: decodeTokens,

@@ -102,9 +102,3 @@ struct TokenizeCommand: ParsableCommand {
         return ids
     }
 }
-
-/// A one-sentence command-line error.
-struct CommandLineError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -33,8 +33,10 @@ public struct PerplexityResult: Sendable, Equatable {
 /// scored. Unlike the guide's `loss * (trg_len - 1)` shortcut, each counted token's exact NLL is
 /// summed (the two agree when stride == window).
 public enum Perplexity {
+    /// `progress(scored, total)` is called after each window with the tokens scored so far.
     public static func score(model: LanguageModel, tokens: [Int], window: Int? = nil,
-                             stride: Int? = nil) throws -> PerplexityResult {
+                             stride: Int? = nil,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> PerplexityResult {
         guard tokens.count >= 2 else { throw PerplexityError.tooFewTokens(count: tokens.count) }
         let window = window ?? model.spec.maxPositions
         let stride = stride ?? window
@@ -64,6 +66,7 @@ public enum Perplexity {
                 }
             }
             previousEnd = end
+            progress?(count, tokens.count - 1)
             if end == tokens.count { break }
             begin += stride
         }

@@ -61,7 +61,7 @@ struct ModelOptions: ParsableArguments {
         }
         let start = ContinuousClock.now
         let tokenizer = try Tokenizer(directory: directory)
-        let languageModel = try LanguageModel.load(directory: directory, precision: precision)
+        let languageModel = try LanguageModel.load(directory: directory, storage: precision)
         let eos = try LanguageModel.eosTokenIDs(directory: directory, spec: languageModel.spec)
         printToStandardError(String(format: "Loaded %@ (%@ weights) in %.2f s.", model,
                                     precision.rawValue, secondsSince(start)))
