@@ -37,34 +37,20 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            let loadStart = Date()
-            let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
-            let loadSeconds = Date().timeIntervalSince(loadStart)
-            let input: String
-            if let text {
-                input = text
-            } else {
-                let path = file!
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw CommandLineError("Cannot read input file \(path).")
-                }
-                input = String(decoding: data, as: UTF8.self)
+        let loadStart = Date()
+        let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
+        let loadSeconds = Date().timeIntervalSince(loadStart)
+        let input = try text ?? readTextFile(file!)
+        if decode {
+            let ids = try parseIDs(input)
+            print(tokenizer.decode(ids, skipSpecialTokens: noSpecialTokens))
+        } else {
+            let ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
+            if let runs = benchmark, runs > 0 {
+                reportTimings(tokenizer, input, runs: runs, loadSeconds: loadSeconds, tokens: ids.count)
             }
-            if decode {
-                let ids = try parseIDs(input)
-                print(tokenizer.decode(ids, skipSpecialTokens: noSpecialTokens))
-            } else {
-                let ids = tokenizer.encode(input, addSpecialTokens: !noSpecialTokens)
-                if let runs = benchmark, runs > 0 {
-                    reportTimings(tokenizer, input, runs: runs, loadSeconds: loadSeconds, tokens: ids.count)
-                }
-                let list = ids.map(String.init)
-                print(json ? "{\"ids\": [\(list.joined(separator: ", "))]}" : list.joined(separator: " "))
-            }
-        } catch let error as CustomStringConvertible where error is Error {
-            FileHandle.standardError.write(Data((error.description + "\n").utf8))
-            throw ExitCode.failure
+            let list = ids.map(String.init)
+            print(json ? "{\"ids\": [\(list.joined(separator: ", "))]}" : list.joined(separator: " "))
         }
     }
 
