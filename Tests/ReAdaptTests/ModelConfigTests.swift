@@ -50,10 +50,16 @@ final class ModelConfigTests: XCTestCase {
     }
 
     func testMistralDefaultsAndSlidingWindow() throws {
-        let s = try spec(#"{"model_type": "mistral", "sliding_window": null}"#)
+        let s = try spec(#"{"model_type": "mistral"}"#)
         XCTAssertEqual(s.kvHeadCount, 8)
         XCTAssertEqual(s.maxPositions, 131072)
-        XCTAssertEqual(s.slidingWindow, 4096)  // null in the file decodes as absent → transformers' default
+        XCTAssertEqual(s.slidingWindow, 4096)  // absent → MistralConfig's default
+        // null is None in transformers: no window (Mistral-7B v0.2+ files say this).
+        XCTAssertNil(try spec(#"{"model_type": "mistral", "sliding_window": null}"#).slidingWindow)
+        let nulls = try spec(#"{"model_type": "gemma", "head_dim": null, "num_key_value_heads": null, "eos_token_id": null}"#)
+        XCTAssertEqual(nulls.headDim, 3072 / 16)
+        XCTAssertEqual(nulls.kvHeadCount, 16)
+        XCTAssertEqual(nulls.eosTokenIDs, [])
         XCTAssertEqual(try spec(#"{"model_type": "mistral", "sliding_window": 16}"#).slidingWindow, 16)
     }
 

@@ -31,6 +31,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var useSlidingWindow: Bool?
     public var bosTokenId: TokenIDs?
     public var eosTokenId: TokenIDs?
+    /// Keys the file sets to null. transformers distinguishes them from absent keys: an absent key
+    /// takes the class default, null means None (e.g. Mistral's `"sliding_window": null` = no window).
+    public var nullKeys: Set<String> = []
 
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type"
@@ -63,7 +66,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Parses config.json bytes; `file` only names the file in errors.
     public static func decode(_ data: Data, file: URL) throws -> ModelConfig {
         do {
-            return try JSONDecoder().decode(ModelConfig.self, from: data)
+            var config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                config.nullKeys = Set(object.filter { $0.value is NSNull }.map(\.key))
+            }
+            return config
         } catch let error as DecodingError {
             throw ModelConfigError.invalidJSON(file: file, detail: describe(error))
         }

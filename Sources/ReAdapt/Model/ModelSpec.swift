@@ -87,7 +87,8 @@ public struct ModelSpec: Sendable, Equatable {
         intermediateSize = config.intermediateSize ?? d.intermediate
         layerCount = config.numHiddenLayers ?? d.layers
         headCount = config.numAttentionHeads ?? d.heads
-        kvHeadCount = config.numKeyValueHeads ?? d.kvHeads ?? headCount
+        let null = config.nullKeys
+        kvHeadCount = config.numKeyValueHeads ?? (null.contains("num_key_value_heads") ? nil : d.kvHeads) ?? headCount
         vocabSize = config.vocabSize ?? d.vocab
         maxPositions = config.maxPositionEmbeddings ?? d.maxPositions
         rmsNormEps = Float(config.rmsNormEps ?? d.eps)
@@ -102,7 +103,7 @@ public struct ModelSpec: Sendable, Equatable {
                 file: file, field: "num_key_value_heads",
                 reason: "\(kvHeadCount) does not divide num_attention_heads \(headCount)")
         }
-        headDim = config.headDim ?? d.headDim ?? hiddenSize / headCount
+        headDim = config.headDim ?? (null.contains("head_dim") ? nil : d.headDim) ?? hiddenSize / headCount
         guard headDim > 0, headDim % 2 == 0 else {
             throw ModelConfigError.invalidValue(file: file, field: "head_dim", reason: "\(headDim) is not a positive even number")
         }
@@ -159,7 +160,7 @@ public struct ModelSpec: Sendable, Equatable {
 
         // Sliding windows are honoured in attention (keys in (p - window, p] are visible).
         switch type {
-        case "mistral": slidingWindow = config.slidingWindow ?? d.slidingWindow
+        case "mistral": slidingWindow = config.slidingWindow ?? (null.contains("sliding_window") ? nil : d.slidingWindow)
         case "qwen2":
             // Qwen2 applies the window only to layers >= max_window_layers; not supported.
             if config.useSlidingWindow == true {
@@ -171,8 +172,8 @@ public struct ModelSpec: Sendable, Equatable {
         if let w = slidingWindow, w <= 0 {
             throw ModelConfigError.invalidValue(file: file, field: "sliding_window", reason: "\(w) is not positive")
         }
-        bosTokenIDs = config.bosTokenId?.ids ?? d.bos
-        eosTokenIDs = config.eosTokenId?.ids ?? d.eos
+        bosTokenIDs = config.bosTokenId?.ids ?? (null.contains("bos_token_id") ? [] : d.bos)
+        eosTokenIDs = config.eosTokenId?.ids ?? (null.contains("eos_token_id") ? [] : d.eos)
     }
 
     /// Rotary inverse frequencies, computed in F32 exactly as transformers' rope init functions do.
