@@ -2,12 +2,17 @@ import ArgumentParser
 import Foundation
 import ReAdapt
 
-/// `readapt bench model`: prompt processing and greedy decoding speed of a checkpoint, measured
-/// the way scripts/bench/torch_forward.py measures PyTorch, so the two can be run side by side.
+/// `readapt bench model`: prompt-processing and greedy-decoding speed and peak memory of a
+/// checkpoint, measured as scripts/bench/torch_forward.py measures PyTorch, to run side by side.
 struct BenchModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Measure prefill and greedy-decode tokens/s and peak memory of a model."
+        abstract: "Measure prefill and greedy-decode tokens/s and peak memory of a model.",
+        discussion: """
+        Prefill runs --prompt-tokens pseudo-random tokens in one batched pass (last-position \
+        logits only); decode generates --decode-tokens greedily after a 16-token prompt, \
+        ignoring EOS. The best of --repeat runs of each is reported.
+        """
     )
 
     @Option(name: .long, help: "Hugging Face model directory (config.json and *.safetensors).")
@@ -57,45 +62,25 @@ struct BenchModel: ParsableCommand {
         let start = ContinuousClock.now
         let languageModel = try LanguageModel.load(directory: URL(fileURLWithPath: model), storage: precision)
         let loadSeconds = secondsSince(start)
-        let spec = languageModel.spec
-        guard promptTokens + decodeTokens <= spec.maxPositions else {
-            throw CommandLineError("--prompt-tokens plus --decode-tokens exceed the model's \(spec.maxPositions) positions.")
+        let limit = languageModel.spec.maxPositions
+        guard promptTokens <= limit, 16 + decodeTokens <= limit else {
+            throw CommandLineError("\(model) holds \(limit) positions, fewer than --prompt-tokens or 16 + --decode-tokens.")
         }
-        // Fixed pseudo-random prompt, identical across runs and to the PyTorch script's choice.
-        var rng = Xoshiro256(seed: 1)
-        let prompt = (0..<promptTokens).map { _ in Int(rng.next() % UInt64(spec.vocabSize)) }
-        let session = languageModel.makeSession(capacity: promptTokens + decodeTokens)
-        var bestPrefill = Double.infinity, bestDecode = Double.infinity
-        for run in 0...repetitions {  // run 0 warms up caches and allocations
-            session.reset()
-            var t = ContinuousClock.now
-            var logits = try session.forward(prompt)
-            let prefill = secondsSince(t)
-            t = ContinuousClock.now
-            for _ in 0..<decodeTokens {
-                let next = logits.indices.max(by: { logits[$0] < logits[$1] })!
-                logits = try session.forward([next])
-            }
-            let decode = secondsSince(t)
-            if run > 0 {
-                bestPrefill = min(bestPrefill, prefill)
-                bestDecode = min(bestDecode, decode)
-            }
-            printToStandardError(String(format: "run %d/%d: prefill %.1f tokens/s, decode %.1f tokens/s",
-                                        run, repetitions, Double(promptTokens) / prefill,
-                                        Double(decodeTokens) / decode))
-        }
-        let output = Output(promptTokens: promptTokens, decodeTokens: decodeTokens,
+        printToStandardError("Timing \(promptTokens)-token prefill and \(decodeTokens)-token decode, best of \(repetitions)…")
+        let result = try ModelBenchmark.run(model: languageModel, promptLength: promptTokens,
+                                            newTokens: decodeTokens + 1, repeats: repetitions)
+        let output = Output(promptTokens: promptTokens, decodeTokens: result.decodeTokens,
                             precision: precision.rawValue, loadSeconds: loadSeconds,
-                            prefillTokensPerSecond: Double(promptTokens) / bestPrefill,
-                            decodeTokensPerSecond: Double(decodeTokens) / bestDecode,
+                            prefillTokensPerSecond: result.prefillTokensPerSecond,
+                            decodeTokensPerSecond: result.decodeTokensPerSecond,
                             peakResidentMegabytes: peakResidentMegabytes())
         if json {
             try printJSON(output)
         } else {
             print(String(format: "prefill %d tokens: %.1f tokens/s", promptTokens, output.prefillTokensPerSecond))
-            print(String(format: "greedy decode %d tokens: %.1f tokens/s", decodeTokens, output.decodeTokensPerSecond))
-            print(String(format: "peak resident memory: %.0f MB; load %.2f s", output.peakResidentMegabytes, loadSeconds))
+            print(String(format: "greedy decode %d tokens: %.1f tokens/s", output.decodeTokens, output.decodeTokensPerSecond))
+            print(String(format: "peak resident memory: %.0f MB; load %.2f s (%@ weights)",
+                         output.peakResidentMegabytes, loadSeconds, precision.rawValue))
         }
     }
 
@@ -103,8 +88,7 @@ struct BenchModel: ParsableCommand {
     func peakResidentMegabytes() -> Double {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let kilobytes = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kilobytes / 1024
+            return (line.split(separator: " ").compactMap { Double($0) }.first ?? 0) / 1024
         }
         return 0
     }

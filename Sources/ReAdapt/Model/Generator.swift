@@ -60,8 +60,7 @@ public struct Generator {
         while true {
             let token = session.withLogits { sampler.sample($0) }
             result.tokens.append(token)
-            let elapsed = clock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = (clock.now - started).seconds
             if first { result.prefillSeconds = seconds; first = false } else { result.decodeSeconds += seconds }
             onToken?(token)
             if eosTokenIDs.contains(token) { result.stopReason = .endOfSequence; break }

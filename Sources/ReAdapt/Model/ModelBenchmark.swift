@@ -21,9 +21,6 @@ public enum ModelBenchmark {
         let vocab = UInt64(model.spec.vocabSize)
         let prompt = (0..<promptLength).map { _ in Int(rng.next() % vocab) }
         let clock = ContinuousClock()
-        func seconds(_ d: Duration) -> Double {
-            Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        }
         let session = model.makeSession(capacity: max(promptLength, 16 + newTokens))
         try session.forward(Array(prompt.prefix(16)))  // warm-up: grows buffers, faults weights in
         var prefill = Double.infinity
@@ -31,7 +28,7 @@ public enum ModelBenchmark {
             session.reset()
             let start = clock.now
             try session.forward(prompt)
-            prefill = min(prefill, seconds(clock.now - start))
+            prefill = min(prefill, (clock.now - start).seconds)
         }
         let generator = Generator(model: model, eosTokenIDs: [], capacity: 16 + newTokens)
         var decode = Double.infinity, decodeTokens = 0

@@ -70,8 +70,7 @@ public enum Perplexity {
             if end == tokens.count { break }
             begin += stride
         }
-        let elapsed = clock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = (clock.now - started).seconds
         return PerplexityResult(scoredTokens: count, meanNLL: total / Double(count),
                                 forwardTokens: forwardTokens, seconds: seconds)
     }

@@ -38,8 +38,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
 
 /// Seconds since `start` on a monotonic clock.
 func secondsSince(_ start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    (ContinuousClock.now - start).seconds
 }
 
 extension WeightStorage: ExpressibleByArgument {}
