@@ -3,7 +3,7 @@
 each round >= ~30 ms), torch.matmul / F.linear on CPU with 2 threads.
 
   /work/venv/bin/python scripts/bench/torch_gemm.py [--m M --n N --k K] [--repeat R] [--json]
-      [--precisions f32,bf16] [--threads 2]
+      [--precisions f32,bf16] [--threads 2] [--decode-token-only]
 """
 import argparse
 import json
@@ -81,12 +81,15 @@ def main():
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--precisions", default="f32,bf16")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--decode-token-only", action="store_true")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     precisions = [s.strip() for s in a.precisions.split(",")]
     cases = []
-    if a.m is not None:
+    if a.decode_token_only:
+        pass
+    elif a.m is not None:
         cases.append(("matmul x@B", a.m, a.n, a.k, None))
         cases += [("x@W.T", a.m, a.n, a.k, pr) for pr in precisions]
     else:

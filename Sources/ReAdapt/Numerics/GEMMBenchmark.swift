@@ -57,7 +57,7 @@ public enum GEMMBenchmark {
 
     /// Runs one case: warms up, then `repeats` timed rounds, each long enough (≥ ~30 ms) to time.
     public static func run(_ c: Case, repeats: Int) -> Result {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 42)
         let x = (0..<(c.m * c.k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let w = (0..<(c.n * c.k)).map { _ in Float.random(in: -0.1...0.1, using: &rng) }
         var y = [Float](repeating: 0, count: c.m * c.n)
@@ -91,7 +91,7 @@ public enum GEMMBenchmark {
     /// up, down plus the LM head, every matrix distinct (270–540 MB, far beyond the caches), so
     /// weights come from memory as in real decoding. Reports the time per token.
     public static func runModelDecode(storage: WeightStorage, repeats: Int, layers: Int = 30) -> Result {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SplitMix64(seed: 42)
         let shapes = [(576, 576), (192, 576), (192, 576), (576, 576), (1536, 576), (1536, 576), (576, 1536)]
         var matrices: [WeightMatrix] = []
         for _ in 0..<layers {
@@ -121,5 +121,19 @@ public enum GEMMBenchmark {
         let start = DispatchTime.now().uptimeNanoseconds
         body()
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// A fast deterministic generator: benchmark data only needs to be arbitrary, and the system
+    /// generator (a syscall per value on Linux) takes minutes for the 135 M decode weights.
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9e37_79b9_7f4a_7c15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return z ^ (z >> 31)
+        }
     }
 }
