@@ -79,8 +79,14 @@ private let number = UnicodeClasses.numberBit, other = UnicodeClasses.otherBit
     return 0
 }
 
-/// GPT-2's pattern (also the one inside the ByteLevel pre-tokenizer).
-struct GPT2Scanner: SplitPattern {
+/// A hand-written scanner for a well-known pattern: matches tile the text, each one found by
+/// `matchEnd` from where the previous one stopped.
+protocol ScalarScanner: SplitPattern {
+    /// Where the match that starts at scalar `i` ends (always > i).
+    func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int
+}
+
+extension ScalarScanner {
     func matches(in text: ScalarText) -> [Range<Int>] {
         let s = text.scalars, n = s.count, offsets = text.offsets
         let cls = UnicodeClasses.bits(of: s)
@@ -94,8 +100,11 @@ struct GPT2Scanner: SplitPattern {
         }
         return out
     }
+}
 
-    @inline(__always) private func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
+/// GPT-2's pattern (also the one inside the ByteLevel pre-tokenizer).
+struct GPT2Scanner: ScalarScanner {
+    @inline(__always) func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
         let contraction = contractionLength(s, i, ignoreCase: false)
         if contraction > 0 { return i + contraction }
         // ` ?\p{L}+`, ` ?\p{N}+`, ` ?[^\s\p{L}\p{N}]+`: an optional literal space, then a run.
@@ -109,24 +118,10 @@ struct GPT2Scanner: SplitPattern {
 }
 
 /// Llama-3's pattern (`maxDigits` 3) and Qwen2's (`maxDigits` 1).
-struct Llama3Scanner: SplitPattern {
+struct Llama3Scanner: ScalarScanner {
     let maxDigits: Int
 
-    func matches(in text: ScalarText) -> [Range<Int>] {
-        let s = text.scalars, n = s.count, offsets = text.offsets
-        let cls = UnicodeClasses.bits(of: s)
-        var out: [Range<Int>] = []
-        out.reserveCapacity(n / 3 + 1)
-        var i = 0
-        while i < n {
-            let end = matchEnd(s, cls, i, n)
-            out.append(offsets[i]..<offsets[end])
-            i = end
-        }
-        return out
-    }
-
-    @inline(__always) private func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
+    @inline(__always) func matchEnd(_ s: [UInt32], _ cls: [UInt8], _ i: Int, _ n: Int) -> Int {
         let c = s[i]
         let contraction = contractionLength(s, i, ignoreCase: true)
         if contraction > 0 { return i + contraction }
