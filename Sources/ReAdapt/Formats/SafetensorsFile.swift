@@ -152,8 +152,8 @@ public final class SafetensorsFile: @unchecked Sendable {
         guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
         switch dtype {
         case .f32: memcpy(dst, src, out.count * 4)
-        case .f16: HalfPrecisionConversion.f16ToF32(src, dst, count: out.count)
-        case .bf16: HalfPrecisionConversion.bf16ToF32(src, dst, count: out.count)
+        case .f16: FloatConversion.widen(src, format: .f16, into: dst, count: out.count)
+        case .bf16: FloatConversion.widen(src, format: .bf16, into: dst, count: out.count)
         default: throw SafetensorsError.unsupportedDType(file: fileName, tensor: tensor, dtype: dtype)
         }
     }
