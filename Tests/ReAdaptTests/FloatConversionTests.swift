@@ -211,4 +211,23 @@ final class FloatConversionTests: XCTestCase {
             assertBitsEqual(f16ToF32(halves, reference: false, byteOffset: n % 2), f16ToF32(halves, reference: true), "n = \(n)")
         }
     }
+
+    func testUnalignedBF16AndF32SidesAtEveryLevel() {
+        // Tensor data inside a mapped file can start at an odd byte: read and write through it.
+        let bits = (0..<37).map { UInt16(truncatingIfNeeded: $0 &* 4099) }
+        var storage = [UInt8](repeating: 0, count: 2 * bits.count + 1)
+        storage.withUnsafeMutableBytes { raw in
+            bits.withUnsafeBytes { (raw.baseAddress! + 1).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        let expected = bits.map { Float(bitPattern: UInt32($0) << 16) }
+        for level in Self.levels {
+            var out = [Float](repeating: 0, count: bits.count)
+            storage.withUnsafeBytes { ck_convert_bf16_to_f32(level, $0.baseAddress! + 1, &out, bits.count) }
+            assertBitsEqual(out, expected, "bf16 widening from an odd address, level \(level)")
+            var back = [UInt8](repeating: 0xAA, count: 2 * bits.count + 1)
+            back.withUnsafeMutableBytes { ck_convert_f32_to_bf16(level, expected, $0.baseAddress! + 1, bits.count) }
+            XCTAssertEqual(Array(back[1...]), Array(storage[1...]), "bf16 narrowing to an odd address, level \(level)")
+            XCTAssertEqual(back[0], 0xAA, "nothing written before the destination")
+        }
+    }
 }
