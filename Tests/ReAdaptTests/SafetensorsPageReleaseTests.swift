@@ -11,9 +11,7 @@ final class SafetensorsPageReleaseTests: XCTestCase {
     static let bigCount = 1 << 21
 
     /// BF16 bit patterns with every exponent and many mantissas (NaNs and infinities included).
-    static func bigBits() -> [UInt16] {
-        (0..<bigCount).map { UInt16(truncatingIfNeeded: ($0 &* 40503) >> 3 ^ $0) }
-    }
+    static let bigBits: [UInt16] = (0..<bigCount).map { UInt16(truncatingIfNeeded: ($0 &* 40503) >> 3 ^ $0) }
 
     static let small: [Float] = [1.5, -2, 3.25]
     static let tail: [UInt16] = [0x3C00, 0xC000, 0x7BFF, 0x0001, 0x8000]  // F16: 1, -2, 65504, 2^-24, -0
@@ -32,7 +30,7 @@ final class SafetensorsPageReleaseTests: XCTestCase {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(contentsOf: json)
         Self.small.withUnsafeBytes { data.append(contentsOf: $0) }
-        Self.bigBits().withUnsafeBytes { data.append(contentsOf: $0) }
+        Self.bigBits.withUnsafeBytes { data.append(contentsOf: $0) }
         Self.tail.withUnsafeBytes { data.append(contentsOf: $0) }
         let url = try SafetensorsFixtures.temporaryDirectory(self).appendingPathComponent("pages.safetensors")
         try data.write(to: url)
@@ -61,13 +59,13 @@ final class SafetensorsPageReleaseTests: XCTestCase {
     func testLoadReleasesPagesAndValuesSurviveRereading() throws {
         let url = try makeFile()
         let file = try SafetensorsFile(url: url)
-        let expected = Self.bigBits().map { Float(bitPattern: UInt32($0) << 16) }
+        let expected = Self.bigBits.map { Float(bitPattern: UInt32($0) << 16) }
         let bigKB = 2 * Self.bigCount / 1024
         let path = url.resolvingSymlinksInPath().path
 
         // Touch every byte through withRawBytes: the pages stay resident (the measure works).
         let checksum = try file.withRawBytes("big") { raw, _ in raw.reduce(0) { $0 &+ Int($1) } }
-        XCTAssertEqual(checksum, Self.bigBits().withUnsafeBytes { $0.reduce(0) { $0 &+ Int($1) } })
+        XCTAssertEqual(checksum, Self.bigBits.withUnsafeBytes { $0.reduce(0) { $0 &+ Int($1) } })
         #if os(Linux)
         let touched = try XCTUnwrap(residentKB(of: path), "mapping not found in /proc/self/smaps")
         XCTAssertGreaterThan(touched, bigKB / 2, "withRawBytes keeps what it read resident")
@@ -91,7 +89,7 @@ final class SafetensorsPageReleaseTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(residentKB(of: path)), 64)
         #endif
         let raw = try file.withRawBytes("big") { raw, _ in Array(raw.bindMemory(to: UInt16.self)) }
-        XCTAssertEqual(raw, Self.bigBits())
+        XCTAssertEqual(raw, Self.bigBits)
 
         // Neighbours sharing the boundary pages are intact.
         assertBitsEqual(try file.load("small").scalars, Self.small, "small")
