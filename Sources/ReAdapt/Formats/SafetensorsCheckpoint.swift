@@ -129,6 +129,12 @@ public final class SafetensorsCheckpoint: TensorSource, @unchecked Sendable {
         }
         return try file.withRawBytes(name, body)
     }
+
+    /// Releases the resident file pages of `name` (see `SafetensorsFile.releasePages`); for
+    /// callers done with `withRawBytes`. `load` does this itself. Unknown names are ignored.
+    public func releasePages(_ name: String) {
+        owner[name]?.releasePages(name)
+    }
 }
 
 /// The parsed `model.safetensors.index.json`.

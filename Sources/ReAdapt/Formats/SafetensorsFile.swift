@@ -8,7 +8,9 @@ import Darwin
 /// One safetensors file, memory-mapped read-only and validated completely when opened.
 ///
 /// Opening reads only the header; tensor bytes stay in the mapping until `load` or
-/// `withRawBytes` touches them, so opening a multi-gigabyte checkpoint is cheap.
+/// `withRawBytes` touches them, so opening a multi-gigabyte checkpoint is cheap. `load` hands
+/// the pages it read back to the kernel once the tensor is converted (see `releasePages`), so
+/// loading a model tensor by tensor holds about one tensor of the file resident, not all of it.
 /// The mapping lives as long as this object. Instances are immutable and safe to share across
 /// threads. As with any memory-mapped reader, truncating the file while it is open makes later
 /// reads of the lost pages fault (SIGBUS); checkpoints are not expected to change under a reader.
@@ -89,7 +91,8 @@ public final class SafetensorsFile: @unchecked Sendable {
     public func info(_ name: String) -> TensorInfo? { entry(name)?.info }
 
     /// Calls `body` with the tensor's bytes exactly as stored (little-endian, possibly unaligned),
-    /// without copying. The pointer is valid only during the call.
+    /// without copying. The pointer is valid only during the call. The pages read stay resident
+    /// afterwards (a caller may come back to the same tensor); call `releasePages(_:)` when done.
     public func withRawBytes<R>(_ name: String,
                                 _ body: (UnsafeRawBufferPointer, TensorInfo) throws -> R) throws -> R {
         guard let entry = entry(name) else {
@@ -100,9 +103,10 @@ public final class SafetensorsFile: @unchecked Sendable {
     }
 
     /// The tensor converted to Float32. F32, F16 and BF16 convert exactly; other dtypes throw
-    /// `unsupportedDType`.
+    /// `unsupportedDType`. The tensor's pages of the file are released afterwards.
     public func load(_ name: String) throws -> Tensor {
-        try withRawBytes(name) { raw, info in
+        defer { releasePages(name) }
+        return try withRawBytes(name) { raw, info in
             guard [.f32, .f16, .bf16].contains(info.dtype) else {
                 throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
             }
@@ -133,7 +137,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     /// Converts the tensor to Float32 straight into `destination`, which must hold exactly its
     /// element count (for loading into storage the caller already owns, without a temporary array).
+    /// The tensor's pages of the file are released afterwards.
     public func load(_ name: String, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        defer { releasePages(name) }
         try withRawBytes(name) { raw, info in
             guard [.f32, .f16, .bf16].contains(info.dtype) else {
                 throw SafetensorsError.unsupportedDType(file: fileName, tensor: name, dtype: info.dtype)
@@ -146,14 +152,35 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Drops this process's resident copy of the whole pages that lie inside `name`'s bytes, so
+    /// the memory a loaded tensor's file data occupied returns to the system at once rather than
+    /// when the file is closed. Values are unaffected: the mapping is read-only and private, its
+    /// pages are never written, so `MADV_DONTNEED` only unmaps clean file pages and any later read
+    /// (including one by a concurrent `withRawBytes` caller) faults them back in from the file
+    /// (from the page cache, usually). Pages shared with a neighbouring tensor are left alone.
+    /// Unknown names are ignored.
+    public func releasePages(_ name: String) {
+        #if os(Linux)
+        guard let entry = entry(name) else { return }
+        let page = SafetensorsFile.pageSize
+        let first = Int(bitPattern: mapping) + dataStart + entry.dataRange.lowerBound
+        let start = (first + page - 1) & ~(page - 1)
+        let end = (first + entry.dataRange.count) & ~(page - 1)
+        guard end > start, let interior = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(interior, end - start, MADV_DONTNEED)  // failure only costs memory, never values
+        #endif
+    }
+
+    private static let pageSize = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+
     /// Converts stored elements of a float dtype into `out` (which holds exactly their count).
     static func convert(_ raw: UnsafeRawBufferPointer, dtype: DType, into out: UnsafeMutableBufferPointer<Float>,
                         fileName: String, tensor: String) throws {
         guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
         switch dtype {
         case .f32: memcpy(dst, src, out.count * 4)
-        case .f16: HalfPrecisionConversion.f16ToF32(src, dst, count: out.count)
-        case .bf16: HalfPrecisionConversion.bf16ToF32(src, dst, count: out.count)
+        case .f16: FloatConversion.widen(src, format: .f16, into: dst, count: out.count)
+        case .bf16: FloatConversion.widen(src, format: .bf16, into: dst, count: out.count)
         default: throw SafetensorsError.unsupportedDType(file: fileName, tensor: tensor, dtype: dtype)
         }
     }

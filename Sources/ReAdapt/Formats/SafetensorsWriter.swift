@@ -77,11 +77,7 @@ public final class SafetensorsWriter {
                 let n = min(chunk, scalars.count - start)
                 try buffer.withUnsafeMutableBytes { out in
                     guard let src = scalars.baseAddress, let dst = out.baseAddress else { return }
-                    if dtype == .f16 {
-                        HalfPrecisionConversion.f32ToF16(src + start, dst, count: n)
-                    } else {
-                        HalfPrecisionConversion.f32ToBF16(src + start, dst, count: n)
-                    }
+                    FloatConversion.narrow(src + start, format: dtype == .f16 ? .f16 : .bf16, into: dst, count: n)
                     try output.write(UnsafeRawBufferPointer(rebasing: out[0..<(2 * n)]), at: base + 2 * start)
                 }
                 start += n
