@@ -58,8 +58,21 @@ public final class InferenceSession {
     public var maxChunk = 512
     /// Query rows per attention GEMM in prefill; smaller blocks skip more of the masked triangle.
     var attentionRowBlock = 128
-    /// Prefill attention through per-head GEMMs (true) or the mk_attend kernel on GCD (false).
-    var useGEMMAttention = ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] == "1"
+    /// Attention through per-KV-group GEMMs (true) or the mk_attend kernel on GCD (false); nil
+    /// chooses GEMMs exactly when the linear layers also use the BLAS (more rows than
+    /// `WeightMatrix.gemvRowLimit`). Mixing the two thread pools in one pass costs dearly: the
+    /// BLAS's OpenMP worker keeps spinning after each product and competes with GCD's workers
+    /// for the cores (prefill 555 → 637 tokens/s quiet, 238 → 623 under load; BENCHMARKS.md).
+    var useGEMMAttention: Bool? = InferenceSession.attentionOverride
+
+    /// READAPT_GEMM_ATTENTION=1 / 0 forces one attention path (for measurements).
+    private static let attentionOverride: Bool? = {
+        switch ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
 
     private let spec: ModelSpec
     private let inverseFrequencies: [Float]
@@ -72,6 +85,7 @@ public final class InferenceSession {
     private let qkv = FloatBuffer(count: 1), attention = FloatBuffer(count: 1)
     private let gateUp = FloatBuffer(count: 1), activated = FloatBuffer(count: 1)
     private let scores = FloatBuffer(count: 1)
+    private let attentionScratch = FloatBuffer(count: 1)  // stacked queries and outputs of one block
     private var logits: [Float] = []
 
     init(model: LanguageModel, capacity: Int) {
@@ -226,7 +240,7 @@ public final class InferenceSession {
         let window = spec.slidingWindow
         let q = qkv.pointer, out = attention.pointer
 
-        if !useGEMMAttention || n == 1 {
+        if n == 1 || !(useGEMMAttention ?? (n > WeightMatrix.gemvRowLimit)) {
             // One query row at a time per head (mk_attend), spread over the cores by GCD in items of
             // (head, block of rows); GCD balances the uneven causal rows and tolerates a busy machine.
             let rowsPerItem = n == 1 ? 1 : 16
@@ -252,34 +266,45 @@ public final class InferenceSession {
             return
         }
 
-        // Prefill: per head and block of query rows, scores = scale·Q·Kᵀ and out = P·V through GEMM,
-        // over only the keys some row of the block can see (causal limit, sliding window); masked
-        // entries are zeroed after a softmax over each row's visible keys.
+        // Prefill: per KV group and block of query rows, scores = scale·Q·Kᵀ and out = P·V through
+        // GEMM, over only the keys some row of the block can see (causal limit, sliding window);
+        // masked entries are zeroed after a softmax over each row's visible keys. The query heads
+        // sharing a KV head are stacked into one product (rows ordered row-major by (query row,
+        // head)), so each GEMM is `group` times taller: fewer calls, large enough to use all cores.
         let block = max(attentionRowBlock, 1)
-        scores.reserve(min(n, block) * total)
-        let s = scores.pointer
-        for head in 0..<heads {
-            let g = head / group
+        let stacked = min(n, block) * group
+        scores.reserve(stacked * total)
+        attentionScratch.reserve(2 * stacked * hd)
+        let s = scores.pointer, packedQ = attentionScratch.pointer, packedOut = packedQ + stacked * hd
+        for g in 0..<spec.kvHeadCount {
             for r0 in stride(from: 0, to: n, by: block) {
-                let r1 = min(n, r0 + block)
+                let r1 = min(n, r0 + block), m = (r1 - r0) * group
+                for row in r0..<r1 {
+                    (packedQ + (row - r0) * group * hd).update(from: q + row * qkvWidth + g * group * hd,
+                                                               count: group * hd)
+                }
                 let keyEnd = position + r1
                 let keyStart = window.map { max(0, position + r0 - $0 + 1) } ?? 0
                 let width = keyEnd - keyStart
-                GEMM.sgemm(transA: false, transB: true, m: r1 - r0, n: width, k: hd, alpha: scale,
-                           a: q + r0 * qkvWidth + head * hd, lda: qkvWidth,
+                GEMM.sgemm(transA: false, transB: true, m: m, n: width, k: hd, alpha: scale,
+                           a: packedQ, lda: hd,
                            b: keys + g * headStride + keyStart * hd, ldb: hd, beta: 0, c: s, ldc: width)
-                for row in r0..<r1 {
-                    let pos = position + row
+                for stackedRow in 0..<m {
+                    let pos = position + r0 + stackedRow / group
                     let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
                     let hi = pos + 1 - keyStart
-                    let r = s + (row - r0) * width
+                    let r = s + stackedRow * width
                     mk_softmax(r + lo, hi - lo)
                     if lo > 0 { r.update(repeating: 0, count: lo) }
                     if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
                 }
-                GEMM.sgemm(transA: false, transB: false, m: r1 - r0, n: hd, k: width,
+                GEMM.sgemm(transA: false, transB: false, m: m, n: hd, k: width,
                            a: s, lda: width, b: values + g * headStride + keyStart * hd, ldb: hd,
-                           beta: 0, c: out + r0 * qWidth + head * hd, ldc: qWidth)
+                           beta: 0, c: packedOut, ldc: hd)
+                for row in r0..<r1 {
+                    (out + row * qWidth + g * group * hd).update(from: packedOut + (row - r0) * group * hd,
+                                                                 count: group * hd)
+                }
             }
         }
     }
