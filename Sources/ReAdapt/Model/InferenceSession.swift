@@ -165,33 +165,49 @@ public final class InferenceSession {
         }
 
         let addOne: Int32 = spec.normAddsOne ? 1 : 0
+        // Row-parallel passes share the BLAS's threads, and only when the BLAS does the products.
+        let rowsInParallel = n > WeightMatrix.gemvRowLimit
+        func eachRows(work: Int, _ body: (Range<Int>) -> Void) {
+            if rowsInParallel { TeamRows.run(count: n, workPerItem: work, body) } else { body(0..<n) }
+        }
         for (index, layer) in model.layers.enumerated() {
             layer.attentionNorm.withUnsafeBufferPointer { w in
-                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+                eachRows(work: h) { rows in
+                    mk_rmsnorm(x + rows.lowerBound * h, h, w.baseAddress, xn + rows.lowerBound * h, h,
+                               rows.count, h, spec.rmsNormEps, addOne)
+                }
             }
             layer.qkv.apply(xn, rows: n, into: qkv)
             if let bias = layer.qkvBias { addRowBias(qkv, rows: n, width: qkvWidth, bias) }
-            for row in 0..<n {
-                let pos = position + row
-                mk_rope(qkv + row * qkvWidth, spec.headCount + spec.kvHeadCount, spec.headDim,
-                        ropeCos.pointer + pos * (spec.headDim / 2), ropeSin.pointer + pos * (spec.headDim / 2))
+            let half = spec.headDim / 2, start = position
+            eachRows(work: qkvWidth) { rows in
+                for row in rows {
+                    mk_rope(qkv + row * qkvWidth, spec.headCount + spec.kvHeadCount, spec.headDim,
+                            ropeCos.pointer + (start + row) * half, ropeSin.pointer + (start + row) * half)
+                }
+                storeKeysAndValues(layer: index, rows: rows)
             }
-            storeKeysAndValues(layer: index, rows: n)
             attend(layer: index, rows: n)
             layer.output.apply(attention.pointer, rows: n, into: x, accumulate: true)
             if let bias = layer.outputBias { addRowBias(x, rows: n, width: h, bias) }
 
             layer.mlpNorm.withUnsafeBufferPointer { w in
-                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+                eachRows(work: h) { rows in
+                    mk_rmsnorm(x + rows.lowerBound * h, h, w.baseAddress, xn + rows.lowerBound * h, h,
+                               rows.count, h, spec.rmsNormEps, addOne)
+                }
             }
             layer.gateUp.apply(xn, rows: n, into: gateUp)
             if let bias = layer.gateUpBias { addRowBias(gateUp, rows: n, width: 2 * inter, bias) }
-            for row in 0..<n {
-                let gate = gateUp + row * 2 * inter
-                switch spec.activation {
-                case .silu: mk_silu_mul(gate, gate + inter, act + row * inter, inter)
-                case .geluTanh: mk_gelu_tanh_mul(gate, gate + inter, act + row * inter, inter)
-                case .gelu: mk_gelu_mul(gate, gate + inter, act + row * inter, inter)
+            let activation = spec.activation
+            eachRows(work: 8 * inter) { rows in
+                for row in rows {
+                    let gate = gateUp + row * 2 * inter
+                    switch activation {
+                    case .silu: mk_silu_mul(gate, gate + inter, act + row * inter, inter)
+                    case .geluTanh: mk_gelu_tanh_mul(gate, gate + inter, act + row * inter, inter)
+                    case .gelu: mk_gelu_mul(gate, gate + inter, act + row * inter, inter)
+                    }
                 }
             }
             layer.down.apply(act, rows: n, into: x, accumulate: true)
@@ -214,12 +230,12 @@ public final class InferenceSession {
         }
     }
 
-    /// Copies this chunk's rotated keys and its values into the layer's cache.
-    private func storeKeysAndValues(layer: Int, rows n: Int) {
+    /// Copies the rotated keys and the values of this chunk's rows `rows` into the layer's cache.
+    private func storeKeysAndValues(layer: Int, rows: Range<Int>) {
         let hd = spec.headDim, qWidth = spec.queryWidth, kvWidth = spec.kvWidth
         let qkvWidth = qWidth + 2 * kvWidth
         let k = keys[layer].pointer, v = values[layer].pointer
-        for row in 0..<n {
+        for row in rows {
             let src = qkv.pointer + row * qkvWidth
             for g in 0..<spec.kvHeadCount {
                 let dst = (g * allocatedPositions + position + row) * hd
@@ -289,14 +305,17 @@ public final class InferenceSession {
                 GEMM.sgemm(transA: false, transB: true, m: m, n: width, k: hd, alpha: scale,
                            a: packedQ, lda: hd,
                            b: keys + g * headStride + keyStart * hd, ldb: hd, beta: 0, c: s, ldc: width)
-                for stackedRow in 0..<m {
-                    let pos = position + r0 + stackedRow / group
-                    let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
-                    let hi = pos + 1 - keyStart
-                    let r = s + stackedRow * width
-                    mk_softmax(r + lo, hi - lo)
-                    if lo > 0 { r.update(repeating: 0, count: lo) }
-                    if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
+                let start = position
+                TeamRows.run(count: m, workPerItem: 4 * width) { stackedRows in
+                    for stackedRow in stackedRows {
+                        let pos = start + r0 + stackedRow / group
+                        let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
+                        let hi = pos + 1 - keyStart
+                        let r = s + stackedRow * width
+                        mk_softmax(r + lo, hi - lo)
+                        if lo > 0 { r.update(repeating: 0, count: lo) }
+                        if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
+                    }
                 }
                 GEMM.sgemm(transA: false, transB: false, m: m, n: hd, k: width,
                            a: s, lda: width, b: values + g * headStride + keyStart * hd, ldb: hd,

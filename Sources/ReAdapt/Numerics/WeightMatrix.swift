@@ -140,12 +140,14 @@ public final class WeightMatrix: @unchecked Sendable {
             var start = 0
             while start < outFeatures {
                 let rows = min(blockRows, outFeatures - start)
-                // Widen on the calling thread: handing this to GCD's workers while the BLAS's
-                // OpenMP worker still spins from the previous product oversubscribes the cores
-                // (BENCHMARKS.md, "Prefill threading").
-                FloatConversion.widen(UnsafeBufferPointer(rebasing: bits[(start * k)..<((start + rows) * k)]),
-                                      format: format,
-                                      into: UnsafeMutableBufferPointer(rebasing: scratch[0..<(rows * k)]))
+                // Widen on the BLAS's own threads (not GCD's: the pools would fight over the cores).
+                TeamRows.run(count: rows, workPerItem: k) { part in
+                    let source = UnsafeBufferPointer(
+                        rebasing: bits[((start + part.lowerBound) * k)..<((start + part.upperBound) * k)])
+                    let target = UnsafeMutableBufferPointer(
+                        rebasing: scratch[(part.lowerBound * k)..<(part.upperBound * k)])
+                    FloatConversion.widen(source, format: format, into: target)
+                }
                 GEMM.sgemm(transA: false, transB: true, m: n, n: rows, k: k,
                            a: x, lda: k, b: scratch.baseAddress!, ldb: k,
                            beta: accumulate ? 1 : 0, c: y + start, ldc: outFeatures)
