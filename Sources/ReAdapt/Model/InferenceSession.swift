@@ -62,7 +62,7 @@ public final class InferenceSession {
     /// chooses GEMMs exactly when the linear layers also use the BLAS (more rows than
     /// `WeightMatrix.gemvRowLimit`). Mixing the two thread pools in one pass costs dearly: the
     /// BLAS's OpenMP worker keeps spinning after each product and competes with GCD's workers
-    /// for the cores (prefill 555 → 637 tokens/s quiet, 238 → 623 under load; BENCHMARKS.md).
+    /// for the cores (BENCHMARKS.md, "Prefill threading").
     var useGEMMAttention: Bool? = InferenceSession.attentionOverride
 
     /// READAPT_GEMM_ATTENTION=1 / 0 forces one attention path (for measurements).
