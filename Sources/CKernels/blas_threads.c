@@ -31,3 +31,36 @@ int ck_blas_max_threads(void) {
     if (!looked) { fn = (get_threads_fn)dlsym(RTLD_DEFAULT, "omp_get_max_threads"); looked = 1; }
     return fn ? fn() : 0;
 }
+
+// Running our own row-parallel passes (norms, activations, softmax, widening) on the BLAS's OpenMP
+// team rather than on GCD: its worker is still spinning from the previous product, so it starts
+// at once, and no third thread competes for the two cores (BENCHMARKS.md, "Prefill threading").
+// GOMP_parallel is libgomp's stable entry point for `#pragma omp parallel` (GCC >= 4.9).
+typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
+typedef int (*thread_num_fn)(void);
+
+struct team_job { ck_team_body body; void *context; thread_num_fn num, count; };
+
+static void team_trampoline(void *data) {
+    struct team_job *job = data;
+    job->body(job->context, job->num(), job->count());
+}
+
+int ck_team_run(int threads, ck_team_body body, void *context) {
+    static gomp_parallel_fn parallel;
+    static thread_num_fn num, count;
+    static int looked;
+    if (!looked) {
+        parallel = (gomp_parallel_fn)dlsym(RTLD_DEFAULT, "GOMP_parallel");
+        num = (thread_num_fn)dlsym(RTLD_DEFAULT, "omp_get_thread_num");
+        count = (thread_num_fn)dlsym(RTLD_DEFAULT, "omp_get_num_threads");
+        looked = 1;
+    }
+    if (threads <= 1 || !parallel || !num || !count) {
+        body(context, 0, 1);
+        return 0;
+    }
+    struct team_job job = { body, context, num, count };
+    parallel(team_trampoline, &job, (unsigned)threads, 0);
+    return 1;
+}

@@ -58,8 +58,21 @@ public final class InferenceSession {
     public var maxChunk = 512
     /// Query rows per attention GEMM in prefill; smaller blocks skip more of the masked triangle.
     var attentionRowBlock = 128
-    /// Prefill attention through per-head GEMMs (true) or the mk_attend kernel on GCD (false).
-    var useGEMMAttention = ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] == "1"
+    /// Attention through per-KV-group GEMMs (true) or the mk_attend kernel on GCD (false); nil
+    /// chooses GEMMs exactly when the linear layers also use the BLAS (more rows than
+    /// `WeightMatrix.gemvRowLimit`). Mixing the two thread pools in one pass costs dearly: the
+    /// BLAS's OpenMP worker keeps spinning after each product and competes with GCD's workers
+    /// for the cores (BENCHMARKS.md, "Prefill threading").
+    var useGEMMAttention: Bool? = InferenceSession.attentionOverride
+
+    /// READAPT_GEMM_ATTENTION=1 / 0 forces one attention path (for measurements).
+    private static let attentionOverride: Bool? = {
+        switch ProcessInfo.processInfo.environment["READAPT_GEMM_ATTENTION"] {
+        case "1": return true
+        case "0": return false
+        default: return nil
+        }
+    }()
 
     private let spec: ModelSpec
     private let inverseFrequencies: [Float]
@@ -72,6 +85,7 @@ public final class InferenceSession {
     private let qkv = FloatBuffer(count: 1), attention = FloatBuffer(count: 1)
     private let gateUp = FloatBuffer(count: 1), activated = FloatBuffer(count: 1)
     private let scores = FloatBuffer(count: 1)
+    private let attentionScratch = FloatBuffer(count: 1)  // stacked queries and outputs of one block
     private var logits: [Float] = []
 
     init(model: LanguageModel, capacity: Int) {
@@ -151,33 +165,49 @@ public final class InferenceSession {
         }
 
         let addOne: Int32 = spec.normAddsOne ? 1 : 0
+        // Row-parallel passes share the BLAS's threads, and only when the BLAS does the products.
+        let rowsInParallel = n > WeightMatrix.gemvRowLimit
+        func eachRows(work: Int, _ body: (Range<Int>) -> Void) {
+            if rowsInParallel { TeamRows.run(count: n, workPerItem: work, body) } else { body(0..<n) }
+        }
         for (index, layer) in model.layers.enumerated() {
             layer.attentionNorm.withUnsafeBufferPointer { w in
-                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+                eachRows(work: h) { rows in
+                    mk_rmsnorm(x + rows.lowerBound * h, h, w.baseAddress, xn + rows.lowerBound * h, h,
+                               rows.count, h, spec.rmsNormEps, addOne)
+                }
             }
             layer.qkv.apply(xn, rows: n, into: qkv)
             if let bias = layer.qkvBias { addRowBias(qkv, rows: n, width: qkvWidth, bias) }
-            for row in 0..<n {
-                let pos = position + row
-                mk_rope(qkv + row * qkvWidth, spec.headCount + spec.kvHeadCount, spec.headDim,
-                        ropeCos.pointer + pos * (spec.headDim / 2), ropeSin.pointer + pos * (spec.headDim / 2))
+            let half = spec.headDim / 2, start = position
+            eachRows(work: qkvWidth) { rows in
+                for row in rows {
+                    mk_rope(qkv + row * qkvWidth, spec.headCount + spec.kvHeadCount, spec.headDim,
+                            ropeCos.pointer + (start + row) * half, ropeSin.pointer + (start + row) * half)
+                }
+                storeKeysAndValues(layer: index, rows: rows)
             }
-            storeKeysAndValues(layer: index, rows: n)
             attend(layer: index, rows: n)
             layer.output.apply(attention.pointer, rows: n, into: x, accumulate: true)
             if let bias = layer.outputBias { addRowBias(x, rows: n, width: h, bias) }
 
             layer.mlpNorm.withUnsafeBufferPointer { w in
-                mk_rmsnorm(x, h, w.baseAddress, xn, h, n, h, spec.rmsNormEps, addOne)
+                eachRows(work: h) { rows in
+                    mk_rmsnorm(x + rows.lowerBound * h, h, w.baseAddress, xn + rows.lowerBound * h, h,
+                               rows.count, h, spec.rmsNormEps, addOne)
+                }
             }
             layer.gateUp.apply(xn, rows: n, into: gateUp)
             if let bias = layer.gateUpBias { addRowBias(gateUp, rows: n, width: 2 * inter, bias) }
-            for row in 0..<n {
-                let gate = gateUp + row * 2 * inter
-                switch spec.activation {
-                case .silu: mk_silu_mul(gate, gate + inter, act + row * inter, inter)
-                case .geluTanh: mk_gelu_tanh_mul(gate, gate + inter, act + row * inter, inter)
-                case .gelu: mk_gelu_mul(gate, gate + inter, act + row * inter, inter)
+            let activation = spec.activation
+            eachRows(work: 8 * inter) { rows in
+                for row in rows {
+                    let gate = gateUp + row * 2 * inter
+                    switch activation {
+                    case .silu: mk_silu_mul(gate, gate + inter, act + row * inter, inter)
+                    case .geluTanh: mk_gelu_tanh_mul(gate, gate + inter, act + row * inter, inter)
+                    case .gelu: mk_gelu_mul(gate, gate + inter, act + row * inter, inter)
+                    }
                 }
             }
             layer.down.apply(act, rows: n, into: x, accumulate: true)
@@ -200,12 +230,12 @@ public final class InferenceSession {
         }
     }
 
-    /// Copies this chunk's rotated keys and its values into the layer's cache.
-    private func storeKeysAndValues(layer: Int, rows n: Int) {
+    /// Copies the rotated keys and the values of this chunk's rows `rows` into the layer's cache.
+    private func storeKeysAndValues(layer: Int, rows: Range<Int>) {
         let hd = spec.headDim, qWidth = spec.queryWidth, kvWidth = spec.kvWidth
         let qkvWidth = qWidth + 2 * kvWidth
         let k = keys[layer].pointer, v = values[layer].pointer
-        for row in 0..<n {
+        for row in rows {
             let src = qkv.pointer + row * qkvWidth
             for g in 0..<spec.kvHeadCount {
                 let dst = (g * allocatedPositions + position + row) * hd
@@ -226,7 +256,7 @@ public final class InferenceSession {
         let window = spec.slidingWindow
         let q = qkv.pointer, out = attention.pointer
 
-        if !useGEMMAttention || n == 1 {
+        if n == 1 || !(useGEMMAttention ?? (n > WeightMatrix.gemvRowLimit)) {
             // One query row at a time per head (mk_attend), spread over the cores by GCD in items of
             // (head, block of rows); GCD balances the uneven causal rows and tolerates a busy machine.
             let rowsPerItem = n == 1 ? 1 : 16
@@ -252,34 +282,48 @@ public final class InferenceSession {
             return
         }
 
-        // Prefill: per head and block of query rows, scores = scale·Q·Kᵀ and out = P·V through GEMM,
-        // over only the keys some row of the block can see (causal limit, sliding window); masked
-        // entries are zeroed after a softmax over each row's visible keys.
+        // Prefill: per KV group and block of query rows, scores = scale·Q·Kᵀ and out = P·V through
+        // GEMM, over only the keys some row of the block can see (causal limit, sliding window);
+        // masked entries are zeroed after a softmax over each row's visible keys. The query heads
+        // sharing a KV head are stacked into one product (rows ordered row-major by (query row,
+        // head)), so each GEMM is `group` times taller: fewer calls, large enough to use all cores.
         let block = max(attentionRowBlock, 1)
-        scores.reserve(min(n, block) * total)
-        let s = scores.pointer
-        for head in 0..<heads {
-            let g = head / group
+        let stacked = min(n, block) * group
+        scores.reserve(stacked * total)
+        attentionScratch.reserve(2 * stacked * hd)
+        let s = scores.pointer, packedQ = attentionScratch.pointer, packedOut = packedQ + stacked * hd
+        for g in 0..<spec.kvHeadCount {
             for r0 in stride(from: 0, to: n, by: block) {
-                let r1 = min(n, r0 + block)
+                let r1 = min(n, r0 + block), m = (r1 - r0) * group
+                for row in r0..<r1 {
+                    (packedQ + (row - r0) * group * hd).update(from: q + row * qkvWidth + g * group * hd,
+                                                               count: group * hd)
+                }
                 let keyEnd = position + r1
                 let keyStart = window.map { max(0, position + r0 - $0 + 1) } ?? 0
                 let width = keyEnd - keyStart
-                GEMM.sgemm(transA: false, transB: true, m: r1 - r0, n: width, k: hd, alpha: scale,
-                           a: q + r0 * qkvWidth + head * hd, lda: qkvWidth,
+                GEMM.sgemm(transA: false, transB: true, m: m, n: width, k: hd, alpha: scale,
+                           a: packedQ, lda: hd,
                            b: keys + g * headStride + keyStart * hd, ldb: hd, beta: 0, c: s, ldc: width)
-                for row in r0..<r1 {
-                    let pos = position + row
-                    let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
-                    let hi = pos + 1 - keyStart
-                    let r = s + (row - r0) * width
-                    mk_softmax(r + lo, hi - lo)
-                    if lo > 0 { r.update(repeating: 0, count: lo) }
-                    if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
+                let start = position
+                TeamRows.run(count: m, workPerItem: 4 * width) { stackedRows in
+                    for stackedRow in stackedRows {
+                        let pos = start + r0 + stackedRow / group
+                        let lo = (window.map { max(0, pos - $0 + 1) } ?? 0) - keyStart
+                        let hi = pos + 1 - keyStart
+                        let r = s + stackedRow * width
+                        mk_softmax(r + lo, hi - lo)
+                        if lo > 0 { r.update(repeating: 0, count: lo) }
+                        if hi < width { (r + hi).update(repeating: 0, count: width - hi) }
+                    }
                 }
-                GEMM.sgemm(transA: false, transB: false, m: r1 - r0, n: hd, k: width,
+                GEMM.sgemm(transA: false, transB: false, m: m, n: hd, k: width,
                            a: s, lda: width, b: values + g * headStride + keyStart * hd, ldb: hd,
-                           beta: 0, c: out + r0 * qWidth + head * hd, ldc: qWidth)
+                           beta: 0, c: packedOut, ldc: hd)
+                for row in r0..<r1 {
+                    (out + row * qWidth + g * group * hd).update(from: packedOut + (row - r0) * group * hd,
+                                                                 count: group * hd)
+                }
             }
         }
     }

@@ -30,10 +30,13 @@ public enum GEMM {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        // Read the core count before the first omp_set_num_threads call below: read after a
+        // small product has set 1, `maxThreads` would stay 1 for the life of the process.
+        let all = maxThreads
         if m == 0 || n == 0 { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k)
         let small = !work.overflow && work.partialValue < parallelThreshold
-        _ = ck_blas_set_threads(Int32(small ? 1 : maxThreads))
+        _ = ck_blas_set_threads(Int32(small ? 1 : all))
         let status = dnnl_sgemm(
             transA ? 84 /* 'T' */ : 78 /* 'N' */, transB ? 84 : 78,
             Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))

@@ -140,8 +140,8 @@ public final class WeightMatrix: @unchecked Sendable {
             var start = 0
             while start < outFeatures {
                 let rows = min(blockRows, outFeatures - start)
-                // Widen on all cores: the BLAS call that follows is multi-threaded too.
-                ParallelRows.run(count: rows, workPerItem: k / 4, alignment: 1) { part in
+                // Widen on the BLAS's own threads (not GCD's: the pools would fight over the cores).
+                TeamRows.run(count: rows, workPerItem: k) { part in
                     let source = UnsafeBufferPointer(
                         rebasing: bits[((start + part.lowerBound) * k)..<((start + part.upperBound) * k)])
                     let target = UnsafeMutableBufferPointer(
