@@ -10,7 +10,7 @@ enum JinjaFilters {
         }
         func sequence() throws -> [JinjaValue] {
             switch value {
-            case .list(let l): return l
+            case .list(let l), .tuple(let l): return l
             case .string(let s): return s.map { .string(String($0)) }
             case .dict(let d): return d.map { .string($0.key) }
             case .undefined: return []
@@ -36,7 +36,7 @@ enum JinjaFilters {
         case "length", "count":
             switch value {
             case .string(let s): return .int(s.count)
-            case .list(let l): return .int(l.count)
+            case .list(let l), .tuple(let l): return .int(l.count)
             case .dict(let d): return .int(d.count)
             case .undefined: return .int(0)
             default: throw JinjaError.runtime("a \(value.typeName) has no length", line: line)
@@ -61,7 +61,7 @@ enum JinjaFilters {
                 if value.isUndefined { return .list([]) }
                 throw JinjaError.runtime("filter 'items' needs a dict, not a \(value.typeName)", line: line)
             }
-            return .list(d.map { .list([.string($0.key), $0.value]) })
+            return .list(d.map { .tuple([.string($0.key), $0.value]) })
         case "int":
             switch value {
             case .int, .bool: return .int(value.intValue)
@@ -122,7 +122,7 @@ enum JinjaFilters {
         case "number": if case .bool = value { return false }; return value.number != nil
         case "mapping": if case .dict = value { return true }; return false
         case "sequence", "iterable":
-            switch value { case .list, .string, .dict: return true; default: return false }
+            switch value { case .list, .tuple, .string, .dict: return true; default: return false }
         case "callable": if case .function = value { return true }; return false
         case "odd": return value.intValue % 2 != 0
         case "even": return value.intValue % 2 == 0

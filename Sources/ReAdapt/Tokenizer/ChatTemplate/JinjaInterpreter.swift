@@ -67,7 +67,7 @@ final class JinjaInterpreter {
         let source = try eval(iterable, line: line)
         var items: [JinjaValue]
         switch source {
-        case .list(let l): items = l
+        case .list(let l), .tuple(let l): items = l
         case .dict(let d): items = d.map { .string($0.key) }
         case .string(let s): items = s.map { .string(String($0)) }
         case .undefined: items = []
@@ -99,7 +99,7 @@ final class JinjaInterpreter {
 
     private func bind(_ targets: [String], _ item: JinjaValue, line: Int) throws {
         if targets.count == 1 { scopes[scopes.count - 1][targets[0]] = item; return }
-        guard case .list(let parts) = item, parts.count == targets.count else {
+        guard let parts = item.elements, parts.count == targets.count else {
             throw JinjaError.runtime("cannot unpack a \(item.typeName) into \(targets.count) loop variables", line: line)
         }
         for (name, value) in zip(targets, parts) { scopes[scopes.count - 1][name] = value }
@@ -140,9 +140,12 @@ final class JinjaInterpreter {
             return .dict(result)
         case let .attribute(target, name):
             let t = try eval(target, line: line)
+            try requireDefined(t, target, line: line)
             return t.lookup(name) ?? .undefined
         case let .item(target, key):
-            return JinjaOperations.item(try eval(target, line: line), try eval(key, line: line))
+            let t = try eval(target, line: line)
+            try requireDefined(t, target, line: line)
+            return JinjaOperations.item(t, try eval(key, line: line))
         case let .slice(target, start, stop, step):
             return try JinjaOperations.slice(try eval(target, line: line), start: try start.map { try eval($0, line: line) },
                                              stop: try stop.map { try eval($0, line: line) },
@@ -190,6 +193,16 @@ final class JinjaInterpreter {
         case let .conditional(value, test, otherwise):
             if try eval(test, line: line).truthy { return try eval(value, line: line) }
             return try otherwise.map { try eval($0, line: line) } ?? .undefined
+        }
+    }
+
+    /// Jinja's default Undefined prints as "" but raises when something is looked up in it.
+    private func requireDefined(_ value: JinjaValue, _ expr: Expr, line: Int) throws {
+        guard value.isUndefined else { return }
+        switch expr {
+        case .name(let n): throw JinjaError.runtime("'\(n)' is undefined", line: line)
+        case let .attribute(_, n): throw JinjaError.runtime("the attribute '\(n)' is undefined", line: line)
+        default: throw JinjaError.runtime("a value is undefined", line: line)
         }
     }
 

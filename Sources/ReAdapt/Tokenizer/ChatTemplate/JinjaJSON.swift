@@ -20,7 +20,7 @@ enum JinjaJSON {
             if d.isNaN { out += "NaN" } else if d.isInfinite { out += d > 0 ? "Infinity" : "-Infinity" }
             else { out += JinjaValue.pythonFloat(d) }
         case .string(let s): out += quoted(s)
-        case .list(let l):
+        case .list(let l), .tuple(let l):
             if l.isEmpty { out += "[]"; return }
             out += "["
             for (i, item) in l.enumerated() {

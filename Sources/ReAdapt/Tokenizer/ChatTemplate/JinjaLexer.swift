@@ -35,7 +35,11 @@ struct Token: Equatable {
 enum JinjaLexer {
     /// Splits the template into segments. Works on an array of Characters so positions are cheap.
     static func segments(_ source: String) throws -> [TemplateSegment] {
-        let chars = Array(source)
+        // Jinja reads every newline sequence as "\n" and, with keep_trailing_newline=False,
+        // drops one newline at the very end of the template.
+        var normalized = source.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
+        if normalized.hasSuffix("\n") { normalized.removeLast() }
+        let chars = Array(normalized)
         var result: [TemplateSegment] = []
         var pendingText: [Character] = []
         var i = 0
@@ -100,7 +104,6 @@ enum JinjaLexer {
                 if !stripNextLeading && kind != "{" && rightMarker != "+" && i < chars.count {
                     // trim_blocks: drop the first newline after a block or comment tag.
                     if chars[i] == "\n" { i += 1; line += 1 }
-                    else if chars[i] == "\r", i + 1 < chars.count, chars[i + 1] == "\n" { i += 2; line += 1 }
                 }
                 continue
             }

@@ -21,7 +21,7 @@ enum JinjaMethods {
             case "capitalize": return .string(capitalize(s))
             case "startswith", "endswith":
                 let candidates: [String]
-                if case .list(let l) = args.first { candidates = l.map(\.text) } else { candidates = [try stringArg(0) ?? ""] }
+                if let l = args.first?.elements { candidates = l.map(\.text) } else { candidates = [try stringArg(0) ?? ""] }
                 return .bool(candidates.contains { name == "startswith" ? s.hasPrefix($0) || $0.isEmpty : s.hasSuffix($0) || $0.isEmpty })
             case "split":
                 let maxSplit = args.count > 1 ? args[1].intValue : -1
@@ -35,7 +35,7 @@ enum JinjaMethods {
             }
         case .dict(let d):
             switch name {
-            case "items": return .list(d.map { .list([.string($0.key), $0.value]) })
+            case "items": return .list(d.map { .tuple([.string($0.key), $0.value]) })
             case "keys": return .list(d.map { .string($0.key) })
             case "values": return .list(d.map { $0.value })
             case "get":

@@ -4,7 +4,7 @@ import Foundation
 enum JinjaOperations {
     static func item(_ target: JinjaValue, _ key: JinjaValue) -> JinjaValue {
         switch (target, key) {
-        case let (.list(l), .int(i)):
+        case let (.list(l), .int(i)), let (.tuple(l), .int(i)):
             let index = i < 0 ? l.count + i : i
             return l.indices.contains(index) ? l[index] : .undefined
         case let (.string(s), .int(i)):
@@ -41,6 +41,7 @@ enum JinjaOperations {
         }
         switch target {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })
+        case .tuple(let l): return .tuple(try indices(l.count).map { l[$0] })
         case .string(let s):
             let chars = Array(s)
             return .string(String(try indices(chars.count).map { chars[$0] }))
@@ -61,7 +62,7 @@ enum JinjaOperations {
             case .string(let s):
                 guard case .string(let needle) = a else { throw fail() }
                 return .bool(needle.isEmpty || s.contains(needle))
-            case .list(let l): return .bool(l.contains { JinjaValue.equal($0, a) })
+            case .list(let l), .tuple(let l): return .bool(l.contains { JinjaValue.equal($0, a) })
             case .dict(let d):
                 guard case .string(let key) = a else { return .bool(false) }
                 return .bool(d.contains { $0.key == key })

@@ -143,6 +143,8 @@ struct JinjaParser {
         case "break": try p.expectEnd(); return .loopBreak(line: line)
         case "continue": try p.expectEnd(); return .loopContinue(line: line)
         case "generation", "endgeneration": return nil  // transformers' assistant-mask marker: renders its body
+        case "elif", "else", "endif", "endfor", "endset", "endmacro":
+            throw JinjaError.syntax("unexpected '\(keyword)'", line: line)
         default:
             throw JinjaError.unsupported("the '\(keyword)' statement", line: line)
         }

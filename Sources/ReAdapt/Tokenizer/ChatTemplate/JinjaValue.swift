@@ -11,6 +11,8 @@ public indirect enum JinjaValue {
     case double(Double)
     case string(String)
     case list([JinjaValue])
+    /// A Python tuple (from `dict.items()`): behaves as a list but prints with parentheses.
+    case tuple([JinjaValue])
     /// A dict with Python's insertion order.
     case dict([(key: String, value: JinjaValue)])
     case namespace(JinjaNamespace)
@@ -33,6 +35,14 @@ public indirect enum JinjaValue {
         }
     }
 
+    /// The elements of a list or tuple.
+    var elements: [JinjaValue]? {
+        switch self {
+        case .list(let l), .tuple(let l): return l
+        default: return nil
+        }
+    }
+
     var isUndefined: Bool { if case .undefined = self { return true }; return false }
 
     var truthy: Bool {
@@ -42,7 +52,7 @@ public indirect enum JinjaValue {
         case .int(let i): return i != 0
         case .double(let d): return d != 0
         case .string(let s): return !s.isEmpty
-        case .list(let l): return !l.isEmpty
+        case .list(let l), .tuple(let l): return !l.isEmpty
         case .dict(let d): return !d.isEmpty
         case .namespace, .function: return true
         }
@@ -67,6 +77,7 @@ public indirect enum JinjaValue {
         case .double(let d): return JinjaValue.pythonFloat(d)
         case .string(let s): return JinjaValue.pythonStringRepr(s)
         case .list(let l): return "[" + l.map(\.repr).joined(separator: ", ") + "]"
+        case .tuple(let l): return "(" + l.map(\.repr).joined(separator: ", ") + (l.count == 1 ? ",)" : ")")
         case .dict(let d): return "{" + d.map { JinjaValue.pythonStringRepr($0.key) + ": " + $0.value.repr }.joined(separator: ", ") + "}"
         case .namespace: return "<Namespace>"
         case .function: return "<function>"
@@ -103,7 +114,7 @@ public indirect enum JinjaValue {
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
         case let (.string(x), .string(y)): return x == y
-        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case let (.list(x), .list(y)), let (.tuple(x), .tuple(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
         case let (.dict(x), .dict(y)):
             return x.count == y.count && x.allSatisfy { pair in y.contains { $0.key == pair.key && equal($0.value, pair.value) } }
         case let (.namespace(x), .namespace(y)): return x === y
@@ -132,6 +143,7 @@ public indirect enum JinjaValue {
         case .double: return "float"
         case .string: return "string"
         case .list: return "list"
+        case .tuple: return "tuple"
         case .dict: return "dict"
         case .namespace: return "namespace"
         case .function: return "function"

@@ -1,0 +1,59 @@
+import XCTest
+@testable import ReAdapt
+
+/// Jinja corners rendered by the exact environment transformers builds
+/// (scripts/fixtures/make_jinja_corner_fixtures.py), compared exactly, plus the errors this
+/// interpreter gives for constructs it does not handle.
+final class JinjaCornerTests: XCTestCase {
+    func render(_ template: String, _ context: [String: JinjaValue] = [:]) throws -> String {
+        try JinjaInterpreter(globals: ChatTemplate.builtins().merging(context) { $1 }).render(try JinjaParser.parse(template))
+    }
+
+    func testCornersMatchTransformersJinja() throws {
+        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+            .appendingPathComponent("chat_templates/corners.json")
+        guard case .array(let cases) = try JSONValue.parse(Data(contentsOf: url)) else { return XCTFail("corners.json is not a list") }
+        XCTAssertGreaterThanOrEqual(cases.count, 45)
+        for c in cases {
+            let template = try XCTUnwrap(c["template"]?.string)
+            var context: [String: JinjaValue] = [:]
+            for (k, v) in c["context"]?.members ?? [] { context[k] = JinjaValue(v) }
+            if let expected = c["expected"]?.string {
+                XCTAssertEqual(try render(template, context), expected, template)
+            } else {
+                let message = try XCTUnwrap(c["error"]?.string)
+                XCTAssertThrowsError(try render(template, context), template) { error in
+                    // raise_exception carries the template's message verbatim; other errors name the problem.
+                    if case .raised(let m)? = error as? JinjaError { XCTAssertEqual(m, message) }
+                    else { XCTAssertTrue("\(error)".contains("undefined"), "\(error) vs \(message)") }
+                }
+            }
+        }
+    }
+
+    func testUnsupportedConstructsNameTheConstructAndLine() {
+        let cases: [(String, String)] = [
+            ("a\n{% include 'x.jinja' %}", "'include' statement on line 2"),
+            ("{{ x | wordcount }}", "filter 'wordcount' on line 1"),
+            ("\n\n{{ 'abc'.zfill(5) }}", "method 'zfill' on a string on line 3"),
+            ("{{ 1 is prime }}", "test 'prime' on line 1"),
+        ]
+        for (template, fragment) in cases {
+            XCTAssertThrowsError(try render(template), template) { XCTAssertTrue("\($0)".contains(fragment), "\($0)") }
+        }
+    }
+
+    func testSyntaxErrorsAreTyped() {
+        for template in ["{% if x %}no end", "{{ 'open", "{{ 1 + }}", "{% for in x %}{% endfor %}", "{{ x", "{% endif %}"] {
+            XCTAssertThrowsError(try render(template), template) {
+                guard case .syntax? = $0 as? JinjaError else { return XCTFail("\(template): \($0)") }
+            }
+        }
+    }
+
+    func testRuntimeErrorsDoNotCrash() {
+        for template in ["{{ 1 / 0 }}", "{{ 1 // 0 }}", "{{ 'a' - 1 }}", "{% set x.y = 1 %}", "{{ nope() }}", "{{ {'a': 1} | tojson(indent=undefinedvar) ~ missing | tojson }}"] {
+            XCTAssertThrowsError(try render(template), template)
+        }
+    }
+}
