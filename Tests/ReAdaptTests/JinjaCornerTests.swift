@@ -57,3 +57,30 @@ final class JinjaCornerTests: XCTestCase {
         }
     }
 }
+
+final class JinjaStrftimeTests: XCTestCase {
+    func testStrftimeMatchesPython() throws {
+        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+            .appendingPathComponent("chat_templates/strftime.json")
+        let fixture = try JSONValue.parse(Data(contentsOf: url))
+        let date = Date(timeIntervalSince1970: try XCTUnwrap(fixture["timestamp"]?.double))
+        let cases = try XCTUnwrap(fixture["cases"]?.array)
+        XCTAssertEqual(cases.count, 4)
+        for c in cases {
+            let format = try XCTUnwrap(c["format"]?.string)
+            XCTAssertEqual(ChatTemplate.strftime(format, date: date, timeZone: TimeZone(identifier: "UTC")!),
+                           c["expected"]?.string, format)
+        }
+    }
+
+    func testLlama32UsesStrftimeNowWhenNoDateIsGiven() throws {
+        let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+            .appendingPathComponent("chat_templates/llama-3.2-3b-instruct.jinja")
+        let template = try ChatTemplate(source: String(contentsOf: url, encoding: .utf8), specialTokens: ["bos_token": "<|begin_of_text|>"])
+        let before = ChatTemplate.strftime("%d %b %Y", date: Date(), timeZone: .current)
+        let text = try template.render([ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true)
+        let after = ChatTemplate.strftime("%d %b %Y", date: Date(), timeZone: .current)
+        XCTAssertTrue(text.contains("Today Date: \(before)\n") || text.contains("Today Date: \(after)\n"), text)
+        XCTAssertFalse(text.contains("26 Jul 2024"))
+    }
+}

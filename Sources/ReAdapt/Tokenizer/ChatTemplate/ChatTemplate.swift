@@ -119,12 +119,18 @@ public struct ChatTemplate {
                 return .list(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
             }),
             "strftime_now": .function(JinjaFunction { args, _ in
-                let formatter = DateFormatter()
-                formatter.locale = Locale(identifier: "en_US_POSIX")
-                formatter.dateFormat = Self.dateFormat(fromStrftime: args.first?.text ?? "")
-                return .string(formatter.string(from: Date()))
+                .string(Self.strftime(args.first?.text ?? "", date: Date(), timeZone: .current))
             }),
         ]
+    }
+
+    /// Python's `date.strftime(format)` for the directives chat templates use, in the C locale.
+    static func strftime(_ format: String, date: Date, timeZone: TimeZone) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = timeZone
+        formatter.dateFormat = dateFormat(fromStrftime: format)
+        return formatter.string(from: date)
     }
 
     /// Translates the strftime directives templates use (%d %b %Y %B %m %H %M %S %y %A %a) for DateFormatter.
