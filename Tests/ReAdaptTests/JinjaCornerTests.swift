@@ -84,3 +84,20 @@ final class JinjaStrftimeTests: XCTestCase {
         XCTAssertFalse(text.contains("26 Jul 2024"))
     }
 }
+
+final class JinjaHostileTemplateTests: XCTestCase {
+    func testDeepNestingAndRecursionAreErrorsNotCrashes() {
+        let templates = [
+            "{{ " + String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000) + " }}",
+            "{{ " + String(repeating: "- ", count: 5000) + "1 }}",
+            "{{ " + String(repeating: "not ", count: 5000) + "1 }}",
+            "{{ " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + " }}",
+            String(repeating: "{% if true %}", count: 5000) + String(repeating: "{% endif %}", count: 5000),
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+        ]
+        for template in templates {
+            XCTAssertThrowsError(try JinjaInterpreter(globals: ChatTemplate.builtins()).render(try JinjaParser.parse(template)),
+                                 String(template.prefix(40)))
+        }
+    }
+}

@@ -6,6 +6,9 @@ import Foundation
 struct ExprParser {
     private let tokens: [Token]
     private var index = 0
+    /// How deeply expressions are nested now; bounded so a hostile template cannot exhaust the stack.
+    private var depth = 0
+    static let maxDepth = 200
     let line: Int
 
     init(tokens: [Token], line: Int) { self.tokens = tokens; self.line = line }
@@ -46,6 +49,8 @@ struct ExprParser {
     }
 
     mutating func parseExpression(allowConditional: Bool = true) throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         let value = try parseOr()
         guard allowConditional, acceptName("if") else { return value }
         let test = try parseOr()
@@ -66,6 +71,8 @@ struct ExprParser {
     }
 
     private mutating func parseNot() throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         if acceptName("not") { return .unary("not", try parseNot()) }
         return try parseCompare()
     }
@@ -117,7 +124,14 @@ struct ExprParser {
         return left
     }
 
+    private mutating func enter() throws {
+        depth += 1
+        if depth > Self.maxDepth { throw JinjaError.syntax("expressions are nested more than \(Self.maxDepth) deep", line: line) }
+    }
+
     private mutating func parseUnary(withFilter: Bool) throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         var node: Expr
         if accept("-") { node = .unary("-", try parseUnary(withFilter: false)) }
         else if accept("+") { node = .unary("+", try parseUnary(withFilter: false)) }

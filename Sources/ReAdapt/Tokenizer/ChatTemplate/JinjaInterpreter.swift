@@ -4,6 +4,8 @@ import Foundation
 /// (a `set` inside does not leak out, which is why templates use `namespace`); `if` does not.
 final class JinjaInterpreter {
     private var scopes: [[String: JinjaValue]]
+    /// Bounds macro recursion, which would otherwise exhaust the stack.
+    private var macroDepth = 0
     private enum Flow { case normal, breakLoop, continueLoop }
 
     init(globals: [String: JinjaValue]) { scopes = [globals] }
@@ -114,8 +116,10 @@ final class JinjaInterpreter {
                 else if let defaultValue { frame[name] = try self.eval(defaultValue, line: 0) }
                 else { frame[name] = .undefined }
             }
+            guard self.macroDepth < 100 else { throw JinjaError.runtime("macros call each other more than 100 deep", line: 0) }
+            self.macroDepth += 1
             self.scopes.append(frame)
-            defer { self.scopes.removeLast() }
+            defer { self.scopes.removeLast(); self.macroDepth -= 1 }
             var out = ""
             _ = try self.run(body, into: &out)
             return .string(out)

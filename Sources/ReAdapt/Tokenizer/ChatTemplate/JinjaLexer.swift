@@ -10,12 +10,15 @@ public enum JinjaError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case let .syntax(m, line): return "Chat template syntax error on line \(line): \(m)."
-        case let .unsupported(c, line): return "Chat template uses \(c) on line \(line), which this interpreter does not support."
-        case let .runtime(m, line): return "Chat template failed on line \(line): \(m)."
+        case let .syntax(m, line): return "Chat template syntax error\(Self.at(line)): \(m)."
+        case let .unsupported(c, line): return "Chat template uses \(c)\(Self.at(line)), which this interpreter does not support."
+        case let .runtime(m, line): return "Chat template failed\(Self.at(line)): \(m)."
         case let .raised(m): return m
         }
     }
+
+    /// " on line N", or nothing when the line is not known (0).
+    private static func at(_ line: Int) -> String { line > 0 ? " on line \(line)" : "" }
 }
 
 /// The template split into literal text and tags, with Jinja's whitespace rules already applied:

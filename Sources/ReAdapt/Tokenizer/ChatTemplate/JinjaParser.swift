@@ -37,6 +37,8 @@ indirect enum Node {
 struct JinjaParser {
     private let segments: [TemplateSegment]
     private var position = 0
+    /// How many blocks are open; bounded so a hostile template cannot exhaust the stack.
+    private var depth = 0
 
     static func parse(_ source: String) throws -> [Node] {
         var parser = JinjaParser(segments: try JinjaLexer.segments(source))
@@ -51,6 +53,11 @@ struct JinjaParser {
 
     /// Parses nodes until a statement whose keyword is in `terminators` (returned) or the end.
     private mutating func parseBody(until terminators: Set<String>) throws -> ([Node], EndTag?) {
+        depth += 1
+        defer { depth -= 1 }
+        if depth > ExprParser.maxDepth {
+            throw JinjaError.syntax("blocks are nested more than \(ExprParser.maxDepth) deep", line: 0)
+        }
         var nodes: [Node] = []
         while position < segments.count {
             let segment = segments[position]
