@@ -162,13 +162,13 @@ struct ExprParser {
         case .op:
             switch t.text {
             case "(":
-                if accept(")") { return .list([]) }
+                if accept(")") { return .tuple([]) }
                 let first = try parseExpression()
                 if accept(")") { return first }
                 var items = [first]
                 while accept(",") { if peek(")") { break }; items.append(try parseExpression()) }
                 try expect(")")
-                return .list(items)
+                return .tuple(items)
             case "[":
                 var items: [Expr] = []
                 while !accept("]") {

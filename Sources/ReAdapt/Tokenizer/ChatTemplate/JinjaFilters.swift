@@ -54,8 +54,8 @@ enum JinjaFilters {
         case "join":
             let separator = arg(0, "d")?.text ?? ""
             let attribute = kwargs.first(where: { $0.0 == "attribute" })?.1.text
-            return .string(try sequence().map { attribute.flatMap($0.lookup)?.text ?? ($0.lookup(attribute ?? "") == nil && attribute != nil ? "" : $0.text) }
-                .joined(separator: separator))
+            let parts = try sequence().map { item in attribute.map { (item.lookup($0) ?? .undefined).text } ?? item.text }
+            return .string(parts.joined(separator: separator))
         case "items":
             guard case .dict(let d) = value else {
                 if value.isUndefined { return .list([]) }

@@ -133,6 +133,7 @@ final class JinjaInterpreter {
         case .literal(let v): return v
         case .name(let n): return lookup(n)
         case .list(let items): return .list(try items.map { try eval($0, line: line) })
+        case .tuple(let items): return .tuple(try items.map { try eval($0, line: line) })
         case .dict(let pairs):
             var result: [(key: String, value: JinjaValue)] = []
             for (k, v) in pairs {

@@ -175,8 +175,12 @@ enum JinjaLexer {
                         case "'": value.append("'")
                         case "\"": value.append("\"")
                         case "0": value.append("\0")
-                        case "u", "x":
-                            let width = e == "u" ? 4 : 2
+                        case "a": value.append("\u{07}")
+                        case "b": value.append("\u{08}")
+                        case "f": value.append("\u{0C}")
+                        case "v": value.append("\u{0B}")
+                        case "u", "x", "U":
+                            let width = e == "u" ? 4 : e == "U" ? 8 : 2
                             guard j + width <= s.count,
                                   let code = UInt32(String(String.UnicodeScalarView(s[j..<(j + width)])), radix: 16),
                                   let scalar = Unicode.Scalar(code) else {

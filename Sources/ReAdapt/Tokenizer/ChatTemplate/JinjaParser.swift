@@ -5,6 +5,7 @@ indirect enum Expr {
     case literal(JinjaValue)
     case name(String)
     case list([Expr])
+    case tuple([Expr])
     case dict([(Expr, Expr)])
     case attribute(Expr, String)
     case item(Expr, Expr)
