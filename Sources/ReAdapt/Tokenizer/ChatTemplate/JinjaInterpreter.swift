@@ -94,6 +94,7 @@ final class JinjaInterpreter {
                 ("length", .int(items.count)),
                 ("previtem", i > 0 ? items[i - 1] : .undefined),
                 ("nextitem", i + 1 < items.count ? items[i + 1] : .undefined),
+                ("cycle", .function(JinjaFunction { args, _ in args.isEmpty ? .undefined : args[i % args.count] })),
             ])
             if try run(body, into: &out) == .breakLoop { break }
         }
