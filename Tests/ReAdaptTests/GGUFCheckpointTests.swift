@@ -96,16 +96,37 @@ final class GGUFCheckpointTests: XCTestCase {
         let gguf = try GGUFCheckpoint(url: URL(fileURLWithPath: path))
         let reference = try SafetensorsFile(url: URL(fileURLWithPath: referencePath))
         var worst: Float = 0
+        var seconds = 0.0, elements = 0
         for name in reference.tensorNames {
             guard gguf.info(name) != nil else {
                 XCTAssertTrue(name == "lm_head.weight" && gguf.config.tieWordEmbeddings == true, "missing \(name)")
                 continue
             }
-            let ours = try gguf.load(name), theirs = try reference.load(name)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let ours = try gguf.load(name)
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            elements += ours.scalars.count
+            let theirs = try reference.load(name)
             XCTAssertEqual(ours.shape, theirs.shape, name)
             worst = max(worst, maxAbsDiff(ours.scalars[...], theirs.scalars[...]))
         }
-        print("SmolLM2 GGUF vs transformers: \(reference.tensorNames.count) tensors, max |Δ| \(worst)")
+        print("SmolLM2 GGUF vs transformers: \(reference.tensorNames.count) tensors, max |Δ| \(worst); "
+              + "GGUFCheckpoint.load: \(elements) values in \(seconds) s")
         XCTAssertEqual(worst, 0)
+
+        // The directory of scripts/bench/make_real_smollm2_reference.py also holds config.json and logits.
+        let dir = URL(fileURLWithPath: referencePath).deletingLastPathComponent()
+        let configURL = dir.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configURL.path) else { return }
+        let spec = try ModelSpec(gguf.config, file: gguf.file.url)
+        XCTAssertEqual(spec, try ModelSpec(ModelConfig.load(configURL), file: configURL))
+        struct Reference: Decodable { var ids: [Int] }
+        let ids = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: dir.appendingPathComponent("reference.json"))).ids
+        let expected = try Data(contentsOf: dir.appendingPathComponent("reference_logits.bin"))
+            .withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let model = try LanguageModel(spec: spec, source: gguf, sourceName: path, storage: .f32)
+        let diff = maxAbsDiff(try model.makeSession().forward(ids, allPositions: true)[...], expected[...])
+        print("SmolLM2 GGUF through LanguageModel vs transformers: max |Δlogit| \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-3)
     }
 }
