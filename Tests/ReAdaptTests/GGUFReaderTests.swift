@@ -55,6 +55,8 @@ final class GGUFReaderTests: XCTestCase {
         let file = try GGUFFile(url: url)
         XCTAssertEqual(file.tensors.map(\.name), ["a", "b"])
         XCTAssertEqual(try file.dequantize("a").shape, [2, 4])
+        b.version = 2
+        XCTAssertEqual(try GGUFFile(url: try temporaryFile(b.bytes())).version, 2)
         b.addUInt32("general.alignment", 64)
         b.alignment = 64
         b.tensors[1].offset = 64
@@ -72,6 +74,8 @@ final class GGUFReaderTests: XCTestCase {
             b = GGUFBuilder.valid(); b.version = version
             XCTAssertEqual(try assertGGUFFails(b.bytes()), .unsupportedVersion(file: "test.gguf", version: version))
         }
+        b = GGUFBuilder.valid(); b.version = UInt32(3).byteSwapped
+        XCTAssertEqual(try assertGGUFFails(b.bytes()), .bigEndian(file: "test.gguf"))
         b = GGUFBuilder.valid(); b.tensorCountOverride = 1 << 60
         XCTAssertEqual(try assertGGUFFails(b.bytes()), .countTooLarge(file: "test.gguf", what: "tensors", count: 1 << 60))
         b = GGUFBuilder.valid(); b.keyCountOverride = UInt64.max

@@ -6,6 +6,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case cannotOpen(file: String, reason: String)
     case badMagic(file: String)
     case unsupportedVersion(file: String, version: UInt32)
+    case bigEndian(file: String)
     case truncated(file: String, what: String, offset: Int)
     case countTooLarge(file: String, what: String, count: UInt64)
     case invalidMetadata(file: String, key: String, reason: String)
@@ -32,6 +33,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(file): does not start with the magic bytes 'GGUF', so it is not a GGUF file."
         case let .unsupportedVersion(file, version):
             return "\(file): is GGUF version \(version), but only versions 2 and 3 are supported."
+        case let .bigEndian(file):
+            return "\(file): is a big-endian GGUF file, which ReAdapt cannot read (convert it to little-endian)."
         case let .truncated(file, what, offset):
             return "\(file): ends at byte \(offset) in the middle of \(what) (the file is truncated or corrupt)."
         case let .countTooLarge(file, what, count):

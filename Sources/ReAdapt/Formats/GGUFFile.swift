@@ -118,9 +118,10 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// The tensor dequantized to Float32, shaped in numpy order (GGML dims reversed), exactly as
-    /// gguf-py's `dequantize` computes it.
+    /// gguf-py's `dequantize` computes it. The tensor's pages of the file are released afterwards.
     public func dequantize(_ name: String) throws -> Tensor {
-        try withRawBytes(name) { raw, info in
+        defer { releasePages(name) }
+        return try withRawBytes(name) { raw, info in
             let count = info.elementCount
             let scalars = try [Float](unsafeUninitializedCapacity: count) { out, initialized in
                 try GGUFDequantizer.dequantize(raw, type: info.type, into: out, fileName: fileName, tensor: name)
@@ -128,5 +129,20 @@ public final class GGUFFile: @unchecked Sendable {
             }
             return Tensor(shape: info.shape, scalars: scalars)
         }
+    }
+
+    /// Drops this process's resident copy of the whole pages inside `name`'s bytes (clean,
+    /// read-only file pages: a later read faults them back in), so loading a model tensor by tensor
+    /// holds about one tensor of the file resident. Unknown names are ignored.
+    public func releasePages(_ name: String) {
+        #if os(Linux)
+        guard let info = tensor(name), let mapping else { return }
+        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4096)
+        let first = Int(bitPattern: mapping) + dataStart + Int(info.offset)
+        let start = (first + page - 1) & ~(page - 1)
+        let end = (first + info.byteCount) & ~(page - 1)
+        guard end > start, let interior = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(interior, end - start, MADV_DONTNEED)  // failure only costs memory, never values
+        #endif
     }
 }

@@ -13,6 +13,7 @@ struct GGUFHeader {
         let magic = try reader.read(UInt32.self, "the magic bytes")
         guard magic == 0x4655_4747 else { throw GGUFError.badMagic(file: fileName) }  // "GGUF" little-endian
         let version = try reader.read(UInt32.self, "the version")
+        if version.byteSwapped == 2 || version.byteSwapped == 3 { throw GGUFError.bigEndian(file: fileName) }
         guard version == 2 || version == 3 else {
             throw GGUFError.unsupportedVersion(file: fileName, version: version)
         }
