@@ -8,7 +8,7 @@ final class GGUFReaderTests: XCTestCase {
         let file = try GGUFFile(url: try GGUFFixtures.url("types.gguf"))
         let reference = try SafetensorsFile(url: try GGUFFixtures.url("types_reference.safetensors"))
         XCTAssertEqual(Set(file.tensors.map(\.name)), Set(reference.tensorNames))
-        XCTAssertEqual(Set(file.tensors.map(\.type)), [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K])
+        XCTAssertEqual(Set(file.tensors.map(\.type)), [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K])
         for info in file.tensors {
             let ours = try file.dequantize(info.name)
             let expected = try reference.load(info.name)

@@ -2,7 +2,7 @@
 /// llama.cpp's `dequantize_row_*`): every product and sum in F32, in the same order, with no fused
 /// multiply-add, so results match the reference bit for bit. Scales stored as F16 widen exactly.
 enum GGUFDequantizer {
-    static let supported: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K]
+    static let supported: Set<GGMLType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
 
     /// `raw` holds exactly the tensor's blocks; `out` holds exactly its element count.
     static func dequantize(_ raw: UnsafeRawBufferPointer, type: GGMLType, into out: UnsafeMutableBufferPointer<Float>,
@@ -21,6 +21,8 @@ enum GGUFDequantizer {
         case .q8_0: forEachBlock(src, dst, blocks, layout, q8_0)
         case .q4_0: forEachBlock(src, dst, blocks, layout, q4_0)
         case .q4_1: forEachBlock(src, dst, blocks, layout, q4_1)
+        case .q5_0: forEachBlock(src, dst, blocks, layout) { q5($0, $1, withMinimum: false) }
+        case .q5_1: forEachBlock(src, dst, blocks, layout) { q5($0, $1, withMinimum: true) }
         case .q4_K: forEachBlock(src, dst, blocks, layout) { q45_K($0, $1, highBits: false) }
         case .q5_K: forEachBlock(src, dst, blocks, layout) { q45_K($0, $1, highBits: true) }
         case .q6_K: forEachBlock(src, dst, blocks, layout, q6_K)
@@ -77,6 +79,20 @@ enum GGUFDequantizer {
             let q = byte(b, 4 + i)
             y[i] = d * Float(q & 0x0F) + m
             y[i + 16] = d * Float(q >> 4) + m
+        }
+    }
+
+    /// Q5_0 (f16 d, u32 fifth bits, 16 bytes of nibbles): x = (q − 16)·d; Q5_1 (f16 d, f16 m,
+    /// u32, 16 bytes): x = q·d + m. Bit i of the u32 is element i's fifth bit.
+    private static func q5(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, withMinimum: Bool) {
+        let d = half(b, 0), m = withMinimum ? half(b, 2) : 0
+        let bitsOffset = withMinimum ? 4 : 2
+        let high = UInt32(littleEndian: b.loadUnaligned(fromByteOffset: bitsOffset, as: UInt32.self))
+        let qs = b + bitsOffset + 4
+        for i in 0..<32 {
+            let low = i < 16 ? byte(qs, i) & 0x0F : byte(qs, i - 16) >> 4
+            let q = Int(low) | Int((high >> UInt32(i)) & 1) << 4
+            y[i] = withMinimum ? d * Float(q) + m : d * Float(q - 16)
         }
     }
 
