@@ -70,6 +70,11 @@ final class GGUFCheckpointTests: XCTestCase {
             XCTAssertEqual(error as? GGUFError, .unsupportedArchitecture(file: "test.gguf", architecture: "qwen2"))
             XCTAssertTrue("\(error)".contains("qwen2"))
         }
+        b = GGUFBuilder.valid()
+        b.tensors[0].name = "rope_freqs.weight"
+        XCTAssertThrowsError(try GGUFCheckpoint(url: try temporaryFile(b.bytes()))) { error in
+            XCTAssertEqual(error as? GGUFError, .unsupportedRopeFrequencies(file: "test.gguf"))
+        }
         let llama = try temporaryFile(GGUFBuilder.valid().bytes())
         XCTAssertThrowsError(try GGUFCheckpoint(url: llama)) { error in
             XCTAssertEqual(error as? GGUFError, .missingMetadata(file: "test.gguf", key: "llama.embedding_length"))

@@ -6,8 +6,9 @@ import Foundation
 /// llama.cpp's `convert_hf_to_gguf.py` applies for its interleaved RoPE undone, so the tensors
 /// are the ones transformers would hold. `config` rebuilds a `ModelConfig` from the metadata.
 ///
-/// Tensors without a Hugging Face counterpart (e.g. llama.cpp's precomputed `rope_freqs.weight`)
-/// are not listed.
+/// Tensors without a Hugging Face counterpart are not listed. Files with llama.cpp's precomputed
+/// `rope_freqs.weight` (Llama 3.1-style RoPE scaling) are refused rather than run with plain RoPE.
+/// `info` reports quantized tensors as F32, the dtype `load` returns them in.
 public final class GGUFCheckpoint: TensorSource, @unchecked Sendable {
     public let file: GGUFFile
     public let config: ModelConfig
@@ -24,6 +25,9 @@ public final class GGUFCheckpoint: TensorSource, @unchecked Sendable {
         let architecture = file["general.architecture"]?.stringValue ?? "(missing)"
         guard architecture == "llama" else {
             throw GGUFError.unsupportedArchitecture(file: file.fileName, architecture: architecture)
+        }
+        guard file.tensor("rope_freqs.weight") == nil else {
+            throw GGUFError.unsupportedRopeFrequencies(file: file.fileName)
         }
         var names: [String: String] = [:]
         for tensor in file.tensors {

@@ -23,6 +23,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
     case unsupportedTensorType(file: String, tensor: String, type: String)
     case unsupportedArchitecture(file: String, architecture: String)
     case missingMetadata(file: String, key: String)
+    case unsupportedRopeFrequencies(file: String)
     case inconsistentTensor(file: String, tensor: String, reason: String)
 
     public var description: String {
@@ -65,6 +66,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(file): tensor '\(tensor)' is stored as \(type), which ReAdapt cannot dequantize yet."
         case let .unsupportedArchitecture(file, architecture):
             return "\(file): holds a '\(architecture)' model, but only the 'llama' architecture can be read as a Hugging Face checkpoint."
+        case let .unsupportedRopeFrequencies(file):
+            return "\(file): carries llama.cpp's precomputed rope_freqs.weight (Llama 3.1-style RoPE scaling), which ReAdapt cannot yet turn into transformers' RoPE settings."
         case let .missingMetadata(file, key):
             return "\(file): lacks the metadata key '\(key)', which is needed to build the model config."
         case let .inconsistentTensor(file, tensor, reason):
