@@ -100,6 +100,11 @@ public final class InferenceSession {
     /// Forgets the sequence (the buffers are kept).
     public func reset() { position = 0 }
 
+    /// Forgets every position from `newPosition` on, keeping the cache before it, so a sequence that
+    /// shares a prefix with the cached one continues from there (chat turns). Positions beyond the
+    /// current one are not invented: the value is clamped to `0...position`.
+    public func rewind(to newPosition: Int) { position = min(max(newPosition, 0), position) }
+
     /// Runs `tokens` at positions `position ..< position + tokens.count`, extending the cache.
     /// Returns the logits of the last token ([vocab]), or of every token ([tokens.count × vocab],
     /// row-major) when `allPositions` is true.
