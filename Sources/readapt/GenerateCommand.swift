@@ -14,6 +14,12 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "The prompt text (encoded with the tokenizer's own special tokens, as transformers does).")
     var prompt: String
 
+    @Flag(name: .long, help: "Render the prompt as one user turn through the model's chat template (with the generation prompt) and tokenize it as transformers' apply_chat_template does.")
+    var chat = false
+
+    @Option(name: .long, help: "With --chat: a system prompt placed before the user turn.")
+    var system: String?
+
     @Option(name: .long, help: "Most new tokens to generate.")
     var maxTokens = 128
 
@@ -39,6 +45,7 @@ struct GenerateCommand: ParsableCommand {
         }
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], not \(topP).") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, not \(topK).") }
+        if system != nil, !chat { throw ValidationError("--system needs --chat.") }
     }
 
     struct Output: Encodable {
@@ -56,8 +63,19 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Check for a chat template before spending time on the weights.
+        let template = chat ? try loadChatTemplate(modelDirectory: modelOptions.model) : nil
         let (model, tokenizer, eos) = try modelOptions.load()
-        let promptIDs = tokenizer.encode(prompt)
+        let promptIDs: [Int]
+        if let template {
+            var messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
+            messages.append(ChatMessage(role: "user", content: prompt))
+            // apply_chat_template(tokenize=True) encodes the rendered text with add_special_tokens=False:
+            // the template itself writes any BOS it wants.
+            promptIDs = tokenizer.encode(try template.render(messages, addGenerationPrompt: true), addSpecialTokens: false)
+        } else {
+            promptIDs = tokenizer.encode(prompt)
+        }
         guard !promptIDs.isEmpty else { throw CommandLineError("The prompt encodes to no tokens.") }
         guard promptIDs.count < model.spec.maxPositions else {
             throw CommandLineError("The prompt has \(promptIDs.count) tokens, but \(modelOptions.model) holds at most \(model.spec.maxPositions).")

@@ -67,3 +67,12 @@ struct ModelOptions: ParsableArguments {
         return (languageModel, tokenizer, eos)
     }
 }
+
+/// The chat template of a model directory, or one sentence naming the directory when it has none.
+func loadChatTemplate(modelDirectory: String) throws -> ChatTemplate {
+    do {
+        return try ChatTemplate(directory: URL(fileURLWithPath: modelDirectory))
+    } catch ChatTemplateError.noTemplate {
+        throw CommandLineError("\(modelDirectory) has no chat template (no chat_template.jinja and no 'chat_template' in tokenizer_config.json).")
+    }
+}
