@@ -43,6 +43,11 @@ final class GGUFTokenizerTests: XCTestCase {
         XCTAssertEqual(tokenizer.eosTokenID, idOf(expected.eos_token), "\(name) eos", file: file, line: line)
         XCTAssertEqual(tokenizer.padTokenID, idOf(expected.pad_token), "\(name) pad", file: file, line: line)
 
+        // The rebuilt tokenizer.json is member for member (in order) the one transformers built.
+        let rebuilt = try JSONValue.parse(GGUFTokenizerFiles.make(from: gguf).tokenizerJSON)
+        let reference = try JSONValue.parse(Data(contentsOf: Self.fixtures.appendingPathComponent(name + ".tokenizer.json")))
+        XCTAssertNil(Self.firstDifference(rebuilt, reference, at: "$"), "\(name) tokenizer.json", file: file, line: line)
+
         // The config carries the special token names and the chat template.
         let config = try GGUFTokenizerFiles.make(from: gguf).tokenizerConfigJSON
         let json = try JSONValue.parse(config)
@@ -51,6 +56,29 @@ final class GGUFTokenizerTests: XCTestCase {
         XCTAssertEqual(json["unk_token"]?.string, expected.unk_token, file: file, line: line)
         XCTAssertEqual(json["pad_token"]?.string, expected.pad_token, file: file, line: line)
         XCTAssertEqual(json["chat_template"]?.string, gguf["tokenizer.chat_template"]?.stringValue, file: file, line: line)
+    }
+
+    /// Where two JSON values first differ (strings compared scalar by scalar, objects in order), or nil.
+    static func firstDifference(_ a: JSONValue, _ b: JSONValue, at path: String) -> String? {
+        switch (a, b) {
+        case let (.object(x), .object(y)):
+            guard x.count == y.count else { return "\(path): \(x.count) vs \(y.count) members" }
+            for (m, n) in zip(x, y) {
+                if !m.key.unicodeScalars.elementsEqual(n.key.unicodeScalars) { return "\(path): key \(m.key) vs \(n.key)" }
+                if let d = firstDifference(m.value, n.value, at: path + "." + m.key) { return d }
+            }
+            return nil
+        case let (.array(x), .array(y)):
+            guard x.count == y.count else { return "\(path): \(x.count) vs \(y.count) elements" }
+            for (i, (m, n)) in zip(x, y).enumerated() {
+                if let d = firstDifference(m, n, at: "\(path)[\(i)]") { return d }
+            }
+            return nil
+        case let (.string(x), .string(y)):
+            return x.unicodeScalars.elementsEqual(y.unicodeScalars) ? nil : "\(path): \(x.debugDescription) vs \(y.debugDescription)"
+        default:
+            return a == b ? nil : "\(path): \(a) vs \(b)"
+        }
     }
 
     func testByteLevelSmolLMPreTokenizer() throws { try checkFixture("gpt2_smollm") }
