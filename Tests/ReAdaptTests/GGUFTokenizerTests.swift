@@ -87,6 +87,23 @@ final class GGUFTokenizerTests: XCTestCase {
     func testSentencePieceWithByteTokens() throws { try checkFixture("llama_spm") }
     func testSentencePieceMergesDerivedFromScores() throws { try checkFixture("llama_spm_scores") }
 
+    /// The two files written to a directory load as any model directory's: tokenizer and chat template.
+    func testRebuiltFilesLoadFromADirectory() throws {
+        let gguf = try GGUFFile(url: Self.fixtures.appendingPathComponent("gpt2_smollm.gguf"))
+        let files = try GGUFTokenizerFiles.make(from: gguf)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readapt-ggtok-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try files.tokenizerJSON.write(to: dir.appendingPathComponent("tokenizer.json"))
+        try files.tokenizerConfigJSON.write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let tokenizer = try Tokenizer(directory: dir)
+        XCTAssertEqual(tokenizer.bosTokenID, 900)
+        XCTAssertEqual(tokenizer.eosTokenID, 901)
+        let template = try ChatTemplate(directory: dir)
+        XCTAssertEqual(try template.render([ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: false),
+                       "<|im_start|>user\nHi<|im_end|>\n")
+    }
+
     /// Optional: the real SmolLM2-135M-Instruct GGUF against the tokenizer transformers built
     /// from it (Fixtures/tokenizers/smollm2). Set READAPT_GGUF_REAL_FILE to the .gguf path.
     func testRealSmolLM2GGUF() throws {
