@@ -31,8 +31,19 @@ public final class Tokenizer: @unchecked Sendable {
                       config: FileManager.default.fileExists(atPath: config.path) ? config : nil)
     }
 
-    public init(tokenizerJSON url: URL, config configURL: URL? = nil) throws {
-        let root = try Tokenizer.readJSONObject(url)
+    public convenience init(tokenizerJSON url: URL, config configURL: URL? = nil) throws {
+        try self.init(root: try Tokenizer.readJSONObject(url),
+                      config: try configURL.map { try Tokenizer.readJSONObject($0) })
+    }
+
+    /// A tokenizer from `tokenizer.json` (and optionally `tokenizer_config.json`) contents held in
+    /// memory; `name` stands for the file in error messages.
+    public convenience init(tokenizerJSONData data: Data, configData: Data? = nil, name: String) throws {
+        try self.init(root: try Tokenizer.parseJSONObject(data, path: name),
+                      config: try configData.map { try Tokenizer.parseJSONObject($0, path: name + " (tokenizer_config.json)") })
+    }
+
+    init(root: JSONObject, config: JSONObject?) throws {
 
         let modelJSON = try root.object("model")
         model = try BPEModel(json: modelJSON)
@@ -67,8 +78,7 @@ public final class Tokenizer: @unchecked Sendable {
 
         // Special token names: tokenizer_config.json when given, else the model's unk token.
         var names: [String: String] = [:]
-        if let configURL {
-            let config = try Tokenizer.readJSONObject(configURL)
+        if let config {
             for key in ["bos_token", "eos_token", "pad_token", "unk_token"] {
                 if let s = config[key]?.string {
                     names[key] = s
@@ -97,17 +107,21 @@ public final class Tokenizer: @unchecked Sendable {
         guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: url.path) else {
             throw TokenizerError.unreadableFile(path: url.path, reason: "it is a directory or not readable")
         }
-        if data.isEmpty { throw TokenizerError.invalidJSON(path: url.path, reason: "the file is empty") }
+        return try parseJSONObject(data, path: url.path)
+    }
+
+    static func parseJSONObject(_ data: Data, path: String) throws -> JSONObject {
+        if data.isEmpty { throw TokenizerError.invalidJSON(path: path, reason: "the file is empty") }
         let parsed: JSONValue
         do {
             parsed = try JSONValue.parse(data)
         } catch let error as JSONParseError {
-            throw TokenizerError.invalidJSON(path: url.path, reason: error.description)
+            throw TokenizerError.invalidJSON(path: path, reason: error.description)
         }
         guard let members = parsed.members else {
-            throw TokenizerError.invalidJSON(path: url.path, reason: "the top level is not an object")
+            throw TokenizerError.invalidJSON(path: path, reason: "the top level is not an object")
         }
-        return JSONObject(members, path: url.path, field: "")
+        return JSONObject(members, path: path, field: "")
     }
 
     // MARK: - Encoding
