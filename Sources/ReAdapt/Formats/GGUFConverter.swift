@@ -29,9 +29,10 @@ public enum GGUFConvertError: Error, CustomStringConvertible, Equatable, Sendabl
 /// go into one file whatever their size (no sharding yet).
 public enum GGUFConverter {
     /// Converts `gguf` into `output`. An existing `output` that is a non-empty directory (or a
-    /// file) is refused unless `replace`. `progress(i, n, name)` is called before tensor i of n.
+    /// file) is refused unless `replace`. `progress(i, n, name)` is called before tensor i of n;
+    /// if it throws, the conversion stops, leaves nothing behind and rethrows.
     public static func convert(gguf: URL, output: URL, dtype: DType = .bf16, replace: Bool = false,
-                               progress: ((Int, Int, String) -> Void)? = nil) throws {
+                               progress: ((Int, Int, String) throws -> Void)? = nil) throws {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw GGUFConvertError.unsupportedDType(dtype.rawValue) }
         let fileManager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -68,7 +69,7 @@ public enum GGUFConverter {
         let writer = try SafetensorsWriter(url: staging.appendingPathComponent("model.safetensors"), tensors: infos,
                                            metadata: ["format": "pt"])
         for (i, info) in infos.enumerated() {
-            progress?(i + 1, infos.count, info.name)
+            try progress?(i + 1, infos.count, info.name)
             try writer.write(info.name, checkpoint.load(info.name))
         }
         try writer.finish()
