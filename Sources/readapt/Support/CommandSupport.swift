@@ -64,9 +64,13 @@ struct ModelOptions: ParsableArguments {
 
 /// The chat template of a model (directory or .gguf), or one sentence naming it when it has none.
 func loadChatTemplate(modelDirectory: String) throws -> ChatTemplate {
+    let bundle = try ModelBundle(url: URL(fileURLWithPath: modelDirectory))
     do {
-        return try ModelBundle(url: URL(fileURLWithPath: modelDirectory)).chatTemplate()
+        return try bundle.chatTemplate()
     } catch ChatTemplateError.noTemplate {
-        throw CommandLineError("\(modelDirectory) has no chat template (no chat_template.jinja and no 'chat_template' in tokenizer_config.json or the GGUF metadata).")
+        if bundle.kind == .gguf {
+            throw CommandLineError("\(modelDirectory) has no chat template (no 'tokenizer.chat_template' in its metadata).")
+        }
+        throw CommandLineError("\(modelDirectory) has no chat template (no chat_template.jinja and no 'chat_template' in tokenizer_config.json).")
     }
 }
