@@ -31,6 +31,10 @@ extension CommandLineTests {
             XCTAssertEqual(result["text"] as? String, expected.greedy_text, model)
             XCTAssertEqual(result["tokens"] as? Int, expected.greedy_ids.count, model)
         }
+        let tokenized = try readapt(["tokenize", "--model", gguf, "--text", expected.text, "--json"])
+        XCTAssertEqual(tokenized.status, 0, tokenized.stderr)
+        let ids = try JSONSerialization.jsonObject(with: Data(tokenized.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(ids?["ids"] as? [Int], expected.ids)
         let chat = try readapt(["generate", "--model", gguf, "--chat", "--prompt", expected.text, "--max-tokens", "2",
                                 "--precision", "f32"])
         XCTAssertEqual(chat.status, 0, chat.stderr)
