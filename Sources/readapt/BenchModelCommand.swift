@@ -15,7 +15,7 @@ struct BenchModel: ParsableCommand {
         """
     )
 
-    @Option(name: .long, help: "Hugging Face model directory (config.json and *.safetensors).")
+    @Option(name: .long, help: "Hugging Face model directory (config.json and *.safetensors) or a llama .gguf file.")
     var model: String
 
     @Option(name: .long, help: "In-memory weight precision: bf16, f16 or f32.")
@@ -60,7 +60,7 @@ struct BenchModel: ParsableCommand {
 
     func run() throws {
         let start = ContinuousClock.now
-        let languageModel = try LanguageModel.load(directory: URL(fileURLWithPath: model), storage: precision)
+        let languageModel = try ModelBundle(url: URL(fileURLWithPath: model)).loadModel(storage: precision)
         let loadSeconds = secondsSince(start)
         let limit = languageModel.spec.maxPositions
         guard promptTokens <= limit, 16 + decodeTokens <= limit else {

@@ -9,7 +9,7 @@ struct TokenizeCommand: ParsableCommand {
         abstract: "Encode text to token ids, or decode ids to text, with a model's tokenizer.json."
     )
 
-    @Option(name: .long, help: "Model directory containing tokenizer.json (and optionally tokenizer_config.json).")
+    @Option(name: .long, help: "Model directory containing tokenizer.json (and optionally tokenizer_config.json), or a .gguf file.")
     var model: String
 
     @Option(name: .long, help: "Text to encode (with --decode: ids separated by spaces/commas, or a JSON list).")
@@ -38,7 +38,10 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let loadStart = Date()
-        let tokenizer = try Tokenizer(directory: URL(fileURLWithPath: model))
+        let url = URL(fileURLWithPath: model)
+        // A .gguf file carries its tokenizer in its metadata; a directory needs only tokenizer.json.
+        let tokenizer = url.pathExtension.lowercased() == "gguf"
+            ? try Tokenizer(gguf: GGUFFile(url: url)) : try Tokenizer(directory: url)
         let loadSeconds = Date().timeIntervalSince(loadStart)
         let input = try text ?? readTextFile(file!)
         if decode {

@@ -45,7 +45,7 @@ extension WeightStorage: ExpressibleByArgument {}
 
 /// Options shared by every command that runs a model.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json).")
+    @Option(name: .long, help: "Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a llama .gguf file.")
     var model: String
 
     @Option(name: .long, help: "In-memory weight precision: bf16 (default, fastest), f16 or f32 (PyTorch-exact).")
@@ -53,26 +53,24 @@ struct ModelOptions: ParsableArguments {
 
     /// The model, its tokenizer and its end-of-sequence ids, with load time reported on stderr.
     func load() throws -> (model: LanguageModel, tokenizer: Tokenizer, eosTokenIDs: [Int]) {
-        let directory = URL(fileURLWithPath: model)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CommandLineError("\(model) is not a model directory.")
-        }
         let start = ContinuousClock.now
-        let tokenizer = try Tokenizer(directory: directory)
-        let languageModel = try LanguageModel.load(directory: directory, storage: precision)
-        let eos = try LanguageModel.eosTokenIDs(directory: directory, spec: languageModel.spec)
+        let bundle = try ModelBundle(url: URL(fileURLWithPath: model))
+        let languageModel = try bundle.loadModel(storage: precision)
         printToStandardError(String(format: "Loaded %@ (%@ weights) in %.2f s.", model,
                                     precision.rawValue, secondsSince(start)))
-        return (languageModel, tokenizer, eos)
+        return (languageModel, bundle.tokenizer, bundle.eosTokenIDs)
     }
 }
 
-/// The chat template of a model directory, or one sentence naming the directory when it has none.
+/// The chat template of a model (directory or .gguf), or one sentence naming it when it has none.
 func loadChatTemplate(modelDirectory: String) throws -> ChatTemplate {
+    let bundle = try ModelBundle(url: URL(fileURLWithPath: modelDirectory))
     do {
-        return try ChatTemplate(directory: URL(fileURLWithPath: modelDirectory))
+        return try bundle.chatTemplate()
     } catch ChatTemplateError.noTemplate {
+        if bundle.kind == .gguf {
+            throw CommandLineError("\(modelDirectory) has no chat template (no 'tokenizer.chat_template' in its metadata).")
+        }
         throw CommandLineError("\(modelDirectory) has no chat template (no chat_template.jinja and no 'chat_template' in tokenizer_config.json).")
     }
 }

@@ -68,6 +68,17 @@ public struct ChatTemplate {
                       specialTokens: Self.specialTokens(in: config), file: url.path)
     }
 
+    /// Loads from tokenizer_config.json bytes (e.g. rebuilt from a GGUF file); `file` names the
+    /// origin in errors.
+    public init(tokenizerConfigData data: Data, file: String, name: String? = nil) throws {
+        let config: JSONValue
+        do { config = try JSONValue.parse(data) } catch {
+            throw ChatTemplateError.unreadable(file: file, reason: "it is not valid JSON (\(error))")
+        }
+        try self.init(source: try Self.templateSource(config, name: name, file: file),
+                      specialTokens: Self.specialTokens(in: config), file: file)
+    }
+
     private init(source: String, specialTokens: [String: String], file: String) throws {
         do { try self.init(source: source, specialTokens: specialTokens) } catch let error as JinjaError {
             throw ChatTemplateError.badTemplate(file: file, error)
