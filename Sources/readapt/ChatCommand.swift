@@ -24,25 +24,10 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: "Most new tokens per reply.")
     var maxTokens = 512
 
-    @Option(name: .long, help: "Sampling temperature; 0 chooses the most likely token (greedy).")
-    var temperature: Float = 0
-
-    @Option(name: .long, help: "Nucleus sampling: keep the most likely tokens whose probability reaches P (1 = off).")
-    var topP: Float = 1
-
-    @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
-    var topK = 0
-
-    @Option(name: .long, help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingArguments
 
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be 1 or more, not \(maxTokens).") }
-        guard temperature >= 0, temperature.isFinite else {
-            throw ValidationError("--temperature must be a finite number >= 0, not \(temperature).")
-        }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], not \(topP).") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, not \(topK).") }
     }
 
     func run() throws {
@@ -50,7 +35,7 @@ struct ChatCommand: ParsableCommand {
         let template = try loadChatTemplate(modelDirectory: modelOptions.model)
         let (model, tokenizer, eos) = try modelOptions.load()
         let chat = ChatSession(model: model, tokenizer: tokenizer, template: template, eosTokenIDs: eos,
-                               sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed),
+                               sampling: sampling.options,
                                systemPrompt: system)
         printToStandardError("Type a message; /reset clears the history, /system TEXT sets the system prompt, Ctrl-D quits.")
         while true {

@@ -23,28 +23,13 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .long, help: "Most new tokens to generate.")
     var maxTokens = 128
 
-    @Option(name: .long, help: "Sampling temperature; 0 chooses the most likely token (greedy).")
-    var temperature: Float = 0
-
-    @Option(name: .long, help: "Nucleus sampling: keep the most likely tokens whose probability reaches P (1 = off).")
-    var topP: Float = 1
-
-    @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
-    var topK = 0
-
-    @Option(name: .long, help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup var sampling: SamplingArguments
 
     @Flag(name: .long, help: "Print one JSON object {text, tokens, prefill_tokens_per_second, decode_tokens_per_second} instead of streaming.")
     var json = false
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be 0 or more, not \(maxTokens).") }
-        guard temperature >= 0, temperature.isFinite else {
-            throw ValidationError("--temperature must be a finite number >= 0, not \(temperature).")
-        }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], not \(topP).") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, not \(topK).") }
         if system != nil, !chat { throw ValidationError("--system needs --chat.") }
     }
 
@@ -80,8 +65,7 @@ struct GenerateCommand: ParsableCommand {
         guard promptIDs.count < model.spec.maxPositions else {
             throw CommandLineError("The prompt has \(promptIDs.count) tokens, but \(modelOptions.model) holds at most \(model.spec.maxPositions).")
         }
-        let sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
-        let generator = Generator(model: model, eosTokenIDs: eos, sampling: sampling)
+        let generator = Generator(model: model, eosTokenIDs: eos, sampling: sampling.options)
         var detokenizer = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         var text = ""
         let result = try generator.generate(prompt: promptIDs, maxTokens: maxTokens) { token in

@@ -74,3 +74,28 @@ func loadChatTemplate(modelDirectory: String) throws -> ChatTemplate {
         throw CommandLineError("\(modelDirectory) has no chat template (no chat_template.jinja and no 'chat_template' in tokenizer_config.json).")
     }
 }
+
+/// The sampling flags shared by `generate` and `chat`.
+struct SamplingArguments: ParsableArguments {
+    @Option(name: .long, help: "Sampling temperature; 0 chooses the most likely token (greedy).")
+    var temperature: Float = 0
+
+    @Option(name: .long, help: "Nucleus sampling: keep the most likely tokens whose probability reaches P (1 = off).")
+    var topP: Float = 1
+
+    @Option(name: .long, help: "Keep only the K most likely tokens (0 = off).")
+    var topK = 0
+
+    @Option(name: .long, help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be a finite number >= 0, not \(temperature).")
+        }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], not \(topP).") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, not \(topK).") }
+    }
+
+    var options: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed) }
+}
