@@ -161,12 +161,10 @@ public final class InferenceSession {
         let x = x.pointer, xn = xn.pointer, qkv = qkv.pointer, gateUp = gateUp.pointer, act = activated.pointer
 
         // Embeddings (× sqrt(hidden) for Gemma).
-        model.embedding.withUnsafeBufferPointer { table in
-            for (row, token) in tokens.enumerated() {
-                let src = table.baseAddress! + token * h, dst = x + row * h
-                if spec.embeddingScale == 1 { dst.update(from: src, count: h) }
-                else { for i in 0..<h { dst[i] = src[i] * spec.embeddingScale } }
-            }
+        for (row, token) in tokens.enumerated() {
+            let dst = x + row * h
+            model.embedding.copyRow(token, into: dst)
+            if spec.embeddingScale != 1 { for i in 0..<h { dst[i] *= spec.embeddingScale } }
         }
 
         let addOne: Int32 = spec.normAddsOne ? 1 : 0

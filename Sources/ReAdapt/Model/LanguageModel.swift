@@ -37,7 +37,8 @@ struct DecoderLayerWeights {
 public final class LanguageModel: @unchecked Sendable {
     public let spec: ModelSpec
     /// model.embed_tokens.weight, [vocab, hidden] row-major (rows are looked up per token).
-    let embedding: [Float]
+    /// Rows are copied out per token; a tied LM head is this same matrix.
+    let embedding: WeightMatrix
     let layers: [DecoderLayerWeights]
     let finalNorm: [Float]
     /// lm_head.weight, or the embedding matrix when the head is tied.
@@ -73,7 +74,7 @@ public final class LanguageModel: @unchecked Sendable {
         }
 
         let embed = try load("model.embed_tokens.weight", [spec.vocabSize, h])
-        embedding = embed.scalars
+        embedding = matrix(embed)
         var layers: [DecoderLayerWeights] = []
         let q = spec.queryWidth, kv = spec.kvWidth
         for i in 0..<spec.layerCount {
@@ -94,7 +95,7 @@ public final class LanguageModel: @unchecked Sendable {
         }
         self.layers = layers
         finalNorm = try load("model.norm.weight", [h]).scalars
-        head = spec.tiedHead ? matrix(embed) : matrix(try load("lm_head.weight", [spec.vocabSize, h]))
+        head = spec.tiedHead ? embedding : matrix(try load("lm_head.weight", [spec.vocabSize, h]))
     }
 
     /// Builds the model from any tensor source. `transform(name, tensor)` may replace each tensor

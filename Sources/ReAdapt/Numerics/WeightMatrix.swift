@@ -156,6 +156,21 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// Row `index` of W (one output feature's weights, or one token's embedding) as Float32,
+    /// so an embedding table and a tied LM head can share one matrix.
+    public func copyRow(_ index: Int, into destination: UnsafeMutablePointer<Float>) {
+        precondition(index >= 0 && index < outFeatures, "row \(index) is outside 0..<\(outFeatures)")
+        let start = index * inFeatures
+        if let format = storage.halfFormat {
+            halfBits.withUnsafeBufferPointer { bits in
+                FloatConversion.widen(UnsafeRawPointer(bits.baseAddress! + start), format: format,
+                                      into: destination, count: inFeatures)
+            }
+        } else {
+            f32Values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + start, count: inFeatures) }
+        }
+    }
+
     /// The weight as a Float32 tensor [out, in] (for merging, tests and export). For 16-bit
     /// storage these are the rounded values the products actually use.
     public func toTensor() -> Tensor {
