@@ -18,19 +18,7 @@ final class GGUFTokenizerTests: XCTestCase {
 
     func check(_ tokenizer: Tokenizer, _ cases: [TokenizerTests.Case], _ name: String,
                file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertGreaterThan(cases.count, 30, file: file, line: line)
-        for c in cases {
-            let shown = c.text.debugDescription.prefix(80)
-            XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: true), c.with_special,
-                           "\(name) ids with special tokens for \(shown)", file: file, line: line)
-            XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: false), c.without_special,
-                           "\(name) ids without special tokens for \(shown)", file: file, line: line)
-            XCTAssertEqual(Array(tokenizer.decode(c.with_special).unicodeScalars), Array(c.decoded.unicodeScalars),
-                           "\(name) decode for \(shown)", file: file, line: line)
-            XCTAssertEqual(Array(tokenizer.decode(c.with_special, skipSpecialTokens: true).unicodeScalars),
-                           Array(c.decoded_skip_special.unicodeScalars),
-                           "\(name) decode skipping special tokens for \(shown)", file: file, line: line)
-        }
+        TokenizerTests.check(tokenizer, cases, name, file: file, line: line)
     }
 
     func checkFixture(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {

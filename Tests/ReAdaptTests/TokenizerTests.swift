@@ -25,7 +25,13 @@ final class TokenizerTests: XCTestCase {
 
     func checkFixture(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let (tokenizer, cases) = try Self.load(name)
-        XCTAssertGreaterThan(cases.count, 30)
+        Self.check(tokenizer, cases, name, file: file, line: line)
+    }
+
+    /// Ids with and without special tokens, and both decodes, exactly as the fixture has them.
+    static func check(_ tokenizer: Tokenizer, _ cases: [Case], _ name: String,
+                      file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertGreaterThan(cases.count, 30, file: file, line: line)
         for c in cases {
             let shown = c.text.debugDescription.prefix(80)
             XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: true), c.with_special,
