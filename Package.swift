@@ -13,12 +13,15 @@ let package = Package(
     targets: [
         // oneDNN's C API: dnnl_sgemm is the GEMM behind every matrix product (see BENCHMARKS.md).
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        // LAPACKE: dense SVD and QR for LoRE's rank selection (small matrices; the large products
+        // in the randomized SVD use oneDNN).
+        .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
         // Hot elementwise and low-precision kernels in C, compiled per-function for AVX2/AVX-512
         // with target attributes and chosen at run time, so no unsafe compiler flags are needed.
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(
             name: "ReAdapt",
-            dependencies: ["CDNNL", "CKernels"],
+            dependencies: ["CDNNL", "CLAPACK", "CKernels"],
             path: "Sources/ReAdapt"
         ),
         .executableTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ReAdapt builds against. Safe to run repeatedly; needs root.
 set -euo pipefail
-packages=(libdnnl-dev)
+packages=(libdnnl-dev liblapacke-dev libopenblas-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
