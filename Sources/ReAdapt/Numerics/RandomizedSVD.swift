@@ -1,0 +1,154 @@
+import Foundation
+
+/// A randomized range finder (Halko, Martinsson & Tropp 2011) whose rank answer is certified to
+/// be the one an exact SVD would give, or which says it cannot certify it.
+///
+/// For the logical matrix M (R×C, R ≥ C: Δ or Δᵀ, whichever is taller, so the small SVD is of an
+/// l×C matrix), Q (R×l) is an orthonormal basis of M·Ω, refined by power iterations, and
+/// B = QᵀM. With the residual Rs = (I − QQᵀ)M, MᵀM = BᵀB + RsᵀRs, so for every j
+///   σ_i(B) ≤ σ_i(M)   and   Σ_{i≤j} σ_i(M)² ≤ Σ_{i≤j} σ_i(B)² + ‖Rs‖_F²   (Ky Fan),
+/// where ‖Rs‖_F² = T − ‖B‖_F² and T = ‖M‖_F² is summed exactly in Float64. Let k_B be the
+/// smallest k whose captured Σ_{i≤k} σ_i(B)² reaches τ·T. Then the exact rank is ≤ k_B, and it
+/// is exactly k_B when Σ_{i<k_B} σ_i(B)² + ‖Rs‖_F² < τ·T. Both tests keep a margin of
+/// `margin`·T for Float32 rounding in Q and B; a decision inside the margin is not certified.
+enum RandomizedSVD {
+    struct Configuration: Sendable {
+        /// Columns of the first sketch; each failed attempt at least doubles it.
+        var initialColumns = 32
+        /// Extra columns over the rank found so far when growing the sketch.
+        var oversampling = 16
+        /// Power iterations (M·Mᵀ applications, re-orthonormalized) per sketch.
+        var powerIterations = 1
+        /// A sketch wider than this share of min(rows, columns) is not attempted: the exact SVD
+        /// is then cheaper.
+        var maxColumnsShare = 0.5
+        /// Rounding margin, as a share of T, for both certificate inequalities.
+        var margin = 1e-5
+        var seed: UInt64 = 0x5EED_10AE
+
+        static let standard = Configuration()
+    }
+
+    /// One sketch of a matrix: Q and the SVD of B = QᵀM.
+    struct Sketch {
+        var rows: Int, columns: Int
+        /// True when M = Δᵀ (Δ is wider than tall).
+        var transposed: Bool
+        var sketchColumns: Int
+        /// R×l row-major, orthonormal columns.
+        var q: [Float]
+        /// The SVD of B (l×C); `left` is l×l, `rightTransposed` l×C.
+        var svd: ThinSVD
+        /// ‖B‖_F², summed in Float64.
+        var captured: Double
+        var squaredValues: [Double] { svd.values.map { $0 * $0 } }
+    }
+
+    /// The certified rank for `tau` and the sketch it came from, or nil when no sketch up to the
+    /// size limit certifies it (the caller then runs the exact SVD).
+    static func certifiedRank(tau: Double, rows: Int, columns: Int, matrix: UnsafePointer<Float>,
+                              total: Double, configuration: Configuration = .standard) throws -> (rank: Int, sketch: Sketch)? {
+        let limit = Int(Double(min(rows, columns)) * configuration.maxColumnsShare)
+        guard limit >= 1 else { return nil }
+        var width = min(configuration.initialColumns, limit)
+        let margin = configuration.margin * total
+        let target = tau * total
+        var attempt: UInt64 = 0
+        while true {
+            let sketch = try makeSketch(rows: rows, columns: columns, matrix: matrix, sketchColumns: width,
+                                        powerIterations: configuration.powerIterations,
+                                        seed: configuration.seed &+ attempt)
+            attempt += 1
+            let residual = max(total - sketch.captured, 0)
+            var cumulative = 0.0
+            var found: Int?
+            for (i, square) in sketch.squaredValues.enumerated() {
+                if cumulative + square >= target + margin { found = i + 1; break }
+                cumulative += square
+            }
+            if let rank = found, cumulative + residual + margin < target {
+                return (rank, sketch)
+            }
+            // Not certified: grow past the rank the sketch points at, at least doubling.
+            if width >= limit { return nil }
+            width = min(max(2 * width, (found ?? width) + configuration.oversampling), limit)
+        }
+    }
+
+    /// Q and the SVD of B = QᵀM for an l-column Gaussian sketch.
+    static func makeSketch(rows: Int, columns: Int, matrix: UnsafePointer<Float>, sketchColumns l: Int,
+                           powerIterations: Int, seed: UInt64) throws -> Sketch {
+        let transposed = rows < columns
+        let tall = max(rows, columns), short = min(rows, columns)
+        precondition(l >= 1 && l <= short, "sketch of \(l) columns for a \(rows)×\(columns) matrix")
+        var generator = GaussianGenerator(seed: seed)
+        let omega = (0..<(short * l)).map { _ in generator.next() }
+        var q = multiply(transposedStorage: transposed, matrix, rows: rows, columns: columns,
+                         by: omega, width: l, outputRows: tall)
+        try DenseSVD.orthonormalizeColumns(rows: tall, columns: l, &q)
+        for _ in 0..<powerIterations {
+            var z = multiply(transposedStorage: !transposed, matrix, rows: rows, columns: columns,
+                             by: q, width: l, outputRows: short)
+            try DenseSVD.orthonormalizeColumns(rows: short, columns: l, &z)
+            q = multiply(transposedStorage: transposed, matrix, rows: rows, columns: columns,
+                         by: z, width: l, outputRows: tall)
+            try DenseSVD.orthonormalizeColumns(rows: tall, columns: l, &q)
+        }
+        // B = QᵀM (l×short): M = Δ gives QᵀΔ, M = Δᵀ gives QᵀΔᵀ.
+        var b = [Float](repeating: 0, count: l * short)
+        q.withUnsafeBufferPointer { qp in
+            b.withUnsafeMutableBufferPointer { bp in
+                GEMM.sgemm(transA: true, transB: transposed, m: l, n: short, k: tall,
+                           a: qp.baseAddress!, lda: l, b: matrix, ldb: columns,
+                           c: bp.baseAddress!, ldc: short)
+            }
+        }
+        var captured = 0.0
+        for value in b { captured += Double(value) * Double(value) }
+        let svd = try DenseSVD.decompose(rows: l, columns: short, matrix: b.map(Double.init))
+        return Sketch(rows: rows, columns: columns, transposed: transposed, sketchColumns: l,
+                      q: q, svd: svd, captured: captured)
+    }
+
+    /// op(Δ)·X for Δ stored row-major rows×columns, op = transpose when `transposedStorage`;
+    /// X is row-major with `width` columns, the result has `outputRows` rows.
+    private static func multiply(transposedStorage: Bool, _ matrix: UnsafePointer<Float>, rows: Int, columns: Int,
+                                 by x: [Float], width: Int, outputRows: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: outputRows * width)
+        let inner = transposedStorage ? rows : columns
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                GEMM.sgemm(transA: transposedStorage, m: outputRows, n: width, k: inner,
+                           a: matrix, lda: columns, b: xp.baseAddress!, ldb: width,
+                           c: op.baseAddress!, ldc: width)
+            }
+        }
+        return out
+    }
+}
+
+/// Standard normal Float values (Box–Muller over SplitMix64): deterministic, so an extraction
+/// is reproducible, and fast, because the system generator is a syscall per value on Linux.
+struct GaussianGenerator {
+    private var state: UInt64
+    private var spare: Float?
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> Float {
+        if let value = spare { spare = nil; return value }
+        let u1 = (Double(nextBits() >> 11) + 0.5) / 9_007_199_254_740_992.0
+        let u2 = Double(nextBits() >> 11) / 9_007_199_254_740_992.0
+        let radius = (-2 * Foundation.log(u1)).squareRoot()
+        spare = Float(radius * Foundation.sin(2 * Double.pi * u2))
+        return Float(radius * Foundation.cos(2 * Double.pi * u2))
+    }
+
+    private mutating func nextBits() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
