@@ -52,6 +52,9 @@ public struct LowRankFactorization: Sendable {
     public var solver: String
     /// Columns of the randomized sketch the factors came from (nil for the exact SVD).
     public var sketchColumns: Int?
+    /// (‖Δ‖_F² − ‖QᵀΔ‖_F²) / ‖Δ‖_F²: the variance outside the sketch. By Ky Fan the factors keep
+    /// at least the optimal Σ_{i≤k} s_i²/‖Δ‖_F² minus this share (nil for the exact SVD).
+    public var sketchResidualShare: Double?
 
     public var rankCapped: Bool { rank < selectedRank }
 }
@@ -219,7 +222,7 @@ public enum LowRank {
         }
         return LowRankFactorization(rows: rows, columns: columns, rank: k, a: a, b: b, totalVariance: total,
                                     explainedVariance: kept / total, selectedRank: selectedRank,
-                                    solver: solver, sketchColumns: nil)
+                                    solver: solver, sketchColumns: nil, sketchResidualShare: nil)
     }
 
     /// Factors of the sketch's rank-k approximation Q·U_B,k·S_k·V_B,kᵀ of M (Δ or Δᵀ).
@@ -257,7 +260,8 @@ public enum LowRank {
         }
         return LowRankFactorization(rows: rows, columns: columns, rank: k, a: a, b: b, totalVariance: total,
                                     explainedVariance: kept / total, selectedRank: selectedRank,
-                                    solver: "randomized", sketchColumns: l)
+                                    solver: "randomized", sketchColumns: l,
+                                    sketchResidualShare: max(total - sketch.captured, 0) / total)
     }
 }
 
@@ -265,6 +269,6 @@ extension LowRankFactorization {
     /// Rank 0: nothing kept, so the share kept is 0, or 1 for a zero matrix (nothing to lose).
     static func zero(rows: Int, columns: Int, total: Double = 0) -> LowRankFactorization {
         LowRankFactorization(rows: rows, columns: columns, rank: 0, a: [], b: [], totalVariance: total,
-                             explainedVariance: total > 0 ? 0 : 1, selectedRank: 0, solver: "none", sketchColumns: nil)
+                             explainedVariance: total > 0 ? 0 : 1, selectedRank: 0, solver: "none", sketchColumns: nil, sketchResidualShare: nil)
     }
 }
