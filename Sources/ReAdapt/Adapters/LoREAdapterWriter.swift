@@ -26,11 +26,19 @@ struct LoREAdapterConfig {
         Array(Set(modules.filter { $0.rank > 0 }.map { String($0.name.split(separator: ".").last ?? "") })).sorted()
     }
 
+    /// Modules left out (zero delta) whose suffix is still targeted: PEFT would otherwise wrap
+    /// them (with a zero B, so harmlessly) and warn that their weights are missing.
+    var excludedModules: [String] {
+        let targets = Set(targetModules)
+        return modules.filter { $0.rank == 0 && targets.contains(String($0.name.split(separator: ".").last ?? "")) }
+            .map(\.name).sorted()
+    }
+
     /// PEFT 0.21's `LoraConfig().to_dict()` keys that every PEFT since 0.7 understands, with the
     /// values `save_pretrained` writes; newer optional keys are left at their defaults by omission.
     func json() throws -> Data {
         let null = NSNull()
-        let object: [String: Any] = [
+        var object: [String: Any] = [
             "alpha_pattern": [String: Int](),
             "auto_mapping": null,
             "base_model_name_or_path": baseModelPath,
@@ -57,6 +65,8 @@ struct LoREAdapterConfig {
             "use_dora": false,
             "use_rslora": false,
         ]
+        // `exclude_modules` exists since PEFT 0.14; written only when needed, for older readers.
+        if !excludedModules.isEmpty { object["exclude_modules"] = excludedModules }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 }
