@@ -23,6 +23,7 @@ struct BenchLoRE: ParsableCommand {
     @Option(help: "JSON {name: rank} from scripts/bench/lore_torch.py --ranks.") var torchRanks: String?
     @Option(help: "Only the first N matrices (sorted by name).") var limit: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Print every matrix's rank, solver, sketch width and time (first round) on stderr.") var verbose = false
 
     func validate() throws {
         guard tau > 0, tau <= 1 else { throw ValidationError("--tau must be in (0, 1], not \(tau).") }
@@ -78,7 +79,12 @@ struct BenchLoRE: ParsableCommand {
                 kept = 0
                 full = 0
                 for (name, matrix) in zip(names, matrices) {
+                    let matrixStart = ContinuousClock.now
                     let factors = try LowRank.factorize(matrix, name: name, tau: tau, method: method)
+                    if verbose, round == 0 {
+                        printToStandardError(String(format: "  %@ rank %d %@ sketch %d: %.1f ms", name, factors.rank,
+                                                    factors.solver, factors.sketchColumns ?? 0, 1000 * secondsSince(matrixStart)))
+                    }
                     ranks[name] = factors.rank
                     roundSolvers[factors.solver, default: 0] += 1
                     kept += factors.rank * (factors.rows + factors.columns)

@@ -172,7 +172,7 @@ public enum LowRank {
                     let sketch = try RandomizedSVD.makeSketch(rows: rows, columns: columns, matrix: pointer,
                                                               sketchColumns: width, powerIterations: 2,
                                                               seed: RandomizedSVD.Configuration.standard.seed)
-                    return factors(of: sketch, rank: rank, selectedRank: rank, total: total)
+                    return factors(of: try sketch.withVectors(), rank: rank, selectedRank: rank, total: total)
                 }
                 let svd = try DenseSVD.decompose(rows: rows, columns: columns, matrix: pointer)
                 return factors(of: svd, rows: rows, columns: columns, rank: rank, selectedRank: rank,

@@ -37,11 +37,22 @@ enum RandomizedSVD {
         var sketchColumns: Int
         /// R×l row-major, orthonormal columns.
         var q: [Float]
-        /// The SVD of B (l×C); `left` is l×l, `rightTransposed` l×C.
+        /// B = QᵀM (l×C, row-major).
+        var b: [Float]
+        /// The SVD of B: values always; `left` (l×l) and `rightTransposed` (l×C) only after
+        /// `withVectors()` (the growth attempts need values only).
         var svd: ThinSVD
         /// ‖B‖_F², summed in Float64.
         var captured: Double
         var squaredValues: [Double] { svd.values.map { $0 * $0 } }
+
+        /// The same sketch with B's singular vectors, for the factors.
+        func withVectors() throws -> Sketch {
+            var copy = self
+            copy.svd = try DenseSVD.decompose(rows: sketchColumns, columns: min(rows, columns),
+                                              matrix: b.map(Double.init))
+            return copy
+        }
     }
 
     /// The certified rank for `tau` and the sketch it came from, or nil when no sketch up to the
@@ -67,7 +78,7 @@ enum RandomizedSVD {
                 cumulative += square
             }
             if let rank = found, cumulative + residual + margin < target {
-                return (rank, sketch)
+                return (rank, try sketch.withVectors())
             }
             // Not certified: grow past the rank the sketch points at, at least doubling.
             if width >= limit { return nil }
@@ -105,9 +116,12 @@ enum RandomizedSVD {
         }
         var captured = 0.0
         for value in b { captured += Double(value) * Double(value) }
-        let svd = try DenseSVD.decompose(rows: l, columns: short, matrix: b.map(Double.init))
+        let values = try b.withUnsafeBufferPointer {
+            try DenseSVD.values(rows: l, columns: short, matrix: $0.baseAddress!)
+        }
+        let svd = ThinSVD(values: values, left: [], rightTransposed: [])
         return Sketch(rows: rows, columns: columns, transposed: transposed, sketchColumns: l,
-                      q: q, svd: svd, captured: captured)
+                      q: q, b: b, svd: svd, captured: captured)
     }
 
     /// op(Δ)·X for Δ stored row-major rows×columns, op = transpose when `transposedStorage`;

@@ -63,16 +63,17 @@ enum DenseSVD {
     }
 
     /// Replaces the row-major m×l matrix `y` (m ≥ l) by an m×l matrix with orthonormal columns
-    /// spanning the same space (Householder QR). In LAPACK's column-major view `y` is the l×m
-    /// matrix Yᵀ, whose LQ factorization Yᵀ = L·Q̃ gives Q̃ (l×m, orthonormal rows) = Qᵀ in place.
+    /// spanning the same space (blocked Householder QR, sgeqrf + sorgqr). LAPACKE transposes the
+    /// row-major input to column-major first: QR then walks contiguous columns, several times
+    /// faster than the LQ of the transposed view, whose reflectors run along strided rows.
     static func orthonormalizeColumns(rows: Int, columns: Int, _ y: inout [Float]) throws {
         try withLAPACKSingleThreaded {
             var tau = [Float](repeating: 0, count: columns)
-            var info = LAPACKE_sgelqf(LAPACK_COL_MAJOR, Int32(columns), Int32(rows), &y, Int32(columns), &tau)
-            guard info == 0 else { throw Failure(routine: "sgelqf", info: info) }
-            info = LAPACKE_sorglq(LAPACK_COL_MAJOR, Int32(columns), Int32(rows), Int32(columns),
+            var info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(rows), Int32(columns), &y, Int32(columns), &tau)
+            guard info == 0 else { throw Failure(routine: "sgeqrf", info: info) }
+            info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, Int32(rows), Int32(columns), Int32(columns),
                                   &y, Int32(columns), &tau)
-            guard info == 0 else { throw Failure(routine: "sorglq", info: info) }
+            guard info == 0 else { throw Failure(routine: "sorgqr", info: info) }
         }
     }
 
