@@ -80,8 +80,15 @@ enum RandomizedSVD {
             if let rank = found, cumulative + residual + margin < target {
                 return (rank, try sketch.withVectors())
             }
-            // Not certified: grow past the rank the sketch points at, at least doubling.
             if width >= limit { return nil }
+            // Give up early (speed only; the exact SVD decides) when even a sketch at the limit could
+            // not certify: the residual must fall below the gap left under tau, and each further
+            // direction can hardly capture more than the smallest value captured so far.
+            if found != nil, let smallest = sketch.squaredValues.last,
+               residual - Double(limit - width) * smallest >= target - cumulative - margin {
+                return nil
+            }
+            // Not certified: grow past the rank the sketch points at, at least doubling.
             width = min(max(2 * width, (found ?? width) + configuration.oversampling), limit)
         }
     }
