@@ -60,12 +60,16 @@ public struct LowRankFactorization: Sendable {
 }
 
 public enum LowRank {
-    /// All singular values of a 2-D matrix, descending, from an exact Float64 SVD.
+    /// All singular values of a 2-D matrix, descending, from an exact Float64 computation (the
+    /// eigenvalues of the Float64 Gram matrix, see GramSVD; dgesdd when no BLAS dsyrk is found).
     public static func singularValues(_ matrix: Tensor, name: String = "matrix") throws -> [Double] {
         let (rows, columns) = try checkedMatrix(matrix, name: name)
         return try lapack(name) {
             try matrix.scalars.withUnsafeBufferPointer {
-                try DenseSVD.values(rows: rows, columns: columns, matrix: $0.baseAddress!)
+                if let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: $0.baseAddress!) {
+                    return spectrum.squaredValues.map { $0.squareRoot() }
+                }
+                return try DenseSVD.values(rows: rows, columns: columns, matrix: $0.baseAddress!)
             }
         }
     }
@@ -144,12 +148,19 @@ public enum LowRank {
                                                                         matrix: pointer, total: total) {
                     return factors(of: sketch, rank: min(rank, maxRank ?? rank), selectedRank: rank, total: total)
                 }
+                let solver = method == .randomized && tau < 1 ? "exact_fallback" : "exact"
+                // τ = 1 asks for the whole non-zero part, which depends on the tiniest singular values:
+                // the Gram's rounding floor (~1e-13·s₁²) would count zero directions, dgesdd does not.
+                if tau < 1, let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: pointer) {
+                    let selected = rank(forExplainedVariance: tau, squaredSingularValues: spectrum.squaredValues)
+                    return try factors(of: spectrum, matrix: pointer, rank: min(selected, maxRank ?? selected),
+                                       selectedRank: selected, total: total, solver: solver)
+                }
                 let svd = try DenseSVD.decompose(rows: rows, columns: columns, matrix: pointer)
                 let squares = svd.values.map { $0 * $0 }
                 let selected = rank(forExplainedVariance: tau, squaredSingularValues: squares)
                 return factors(of: svd, rows: rows, columns: columns, rank: min(selected, maxRank ?? selected),
-                               selectedRank: selected, total: total,
-                               solver: method == .randomized && tau < 1 ? "exact_fallback" : "exact")
+                               selectedRank: selected, total: total, solver: solver)
             }
         }
     }
@@ -173,6 +184,10 @@ public enum LowRank {
                                                               sketchColumns: width, powerIterations: 2,
                                                               seed: RandomizedSVD.Configuration.standard.seed)
                     return factors(of: try sketch.withVectors(), rank: rank, selectedRank: rank, total: total)
+                }
+                if let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: pointer) {
+                    return try factors(of: spectrum, matrix: pointer, rank: rank, selectedRank: rank, total: total,
+                                       solver: "exact")
                 }
                 let svd = try DenseSVD.decompose(rows: rows, columns: columns, matrix: pointer)
                 return factors(of: svd, rows: rows, columns: columns, rank: rank, selectedRank: rank,
@@ -205,6 +220,16 @@ public enum LowRank {
         do { return try body() } catch let failure as DenseSVD.Failure {
             throw LowRankError.lapackFailed(name: name, routine: failure.routine, info: failure.info)
         }
+    }
+
+    /// Factors from the Gram eigen-decomposition.
+    static func factors(of spectrum: GramSVD.Spectrum, matrix: UnsafePointer<Float>, rank k: Int, selectedRank: Int,
+                        total: Double, solver: String) throws -> LowRankFactorization {
+        guard k > 0 else { return .zero(rows: spectrum.rows, columns: spectrum.columns, total: total) }
+        let (a, b, kept) = try GramSVD.factors(spectrum, matrix: matrix, rank: k)
+        return LowRankFactorization(rows: spectrum.rows, columns: spectrum.columns, rank: k, a: a, b: b,
+                                    totalVariance: total, explainedVariance: kept / total, selectedRank: selectedRank,
+                                    solver: solver, sketchColumns: nil, sketchResidualShare: nil)
     }
 
     /// Factors from the exact thin SVD (U row-major rows×p, Vᵀ row-major p×columns).

@@ -27,7 +27,7 @@ enum DenseSVD {
 
     /// Singular values only (LAPACK's dgesdd with jobz 'N').
     static func values(rows: Int, columns: Int, matrix: UnsafePointer<Float>) throws -> [Double] {
-        try withLAPACKSingleThreaded {
+        try lapackSingleThreaded {
             var a = widen(matrix, count: rows * columns)
             var s = [Double](repeating: 0, count: min(rows, columns))
             var unused = [Double](repeating: 0, count: 1)
@@ -46,7 +46,7 @@ enum DenseSVD {
 
     /// The thin SVD with vectors of a row-major Float64 matrix.
     static func decompose(rows: Int, columns: Int, matrix: [Double]) throws -> ThinSVD {
-        try withLAPACKSingleThreaded {
+        try lapackSingleThreaded {
             let p = min(rows, columns)
             var a = matrix
             var s = [Double](repeating: 0, count: p)
@@ -67,7 +67,7 @@ enum DenseSVD {
     /// row-major input to column-major first: QR then walks contiguous columns, several times
     /// faster than the LQ of the transposed view, whose reflectors run along strided rows.
     static func orthonormalizeColumns(rows: Int, columns: Int, _ y: inout [Float]) throws {
-        try withLAPACKSingleThreaded {
+        try lapackSingleThreaded {
             var tau = [Float](repeating: 0, count: columns)
             var info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(rows), Int32(columns), &y, Int32(columns), &tau)
             guard info == 0 else { throw Failure(routine: "sgeqrf", info: info) }
@@ -94,7 +94,7 @@ enum DenseSVD {
         }
     }()
 
-    private static func withLAPACKSingleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+    static func lapackSingleThreaded<R>(_ body: () throws -> R) rethrows -> R {
         _ = singleThreaded
         return try body()
     }
