@@ -8,6 +8,8 @@ directions plus Gaussian noise:
   --profile lowrank (default): r0 = min(m, n)/2 - 24 directions, alpha from 1.2 (layer 0: tau = 0.5
       ranks of 1-2) down to 0.2 (layer 15: ranks ~20-80) and back to 0.7 (layer 29), noise RMS
       1 % of the signal RMS (variance share 1e-4). The shape of the paper's Figure 2/3 ranks.
+  --profile concentrated: r0 = 40 directions (variance concentrated in few directions plus
+      1e-4 noise: the regime where a sketch certifies the rank), same alphas; ranks 1-13.
   --profile heavy: the signal on every direction (r0 = min(m, n), a heavy power-law tail, as in
       real full fine-tuning deltas), same alphas and noise.
 Deterministic (numpy seed 2026).
@@ -32,7 +34,7 @@ def alpha(layer):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("output")
-    parser.add_argument("--profile", choices=["lowrank", "heavy"], default="lowrank")
+    parser.add_argument("--profile", choices=["lowrank", "concentrated", "heavy"], default="lowrank")
     parser.add_argument("--noise", type=float, default=0.01, help="noise RMS relative to the signal RMS")
     args = parser.parse_args()
     rng = np.random.default_rng(2026)
@@ -40,7 +42,7 @@ def main():
     for layer in range(30):
         for name, m, n in SHAPES:
             p = min(m, n)
-            r0 = p if args.profile == "heavy" else p // 2 - 24
+            r0 = {"heavy": p, "lowrank": p // 2 - 24, "concentrated": 40}[args.profile]
             u, _ = np.linalg.qr(rng.standard_normal((m, r0)).astype(np.float32))
             v, _ = np.linalg.qr(rng.standard_normal((n, r0)).astype(np.float32))
             values = np.arange(1, r0 + 1, dtype=np.float64) ** -alpha(layer)

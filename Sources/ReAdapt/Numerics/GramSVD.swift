@@ -44,11 +44,14 @@ enum GramSVD {
         let wide = DenseSVD.widen(matrix, count: rows * columns)
         var gram = [Double](repeating: 0, count: c * c)
         // Row-major upper triangle of ΔᵀΔ (Trans) or ΔΔᵀ (NoTrans) = column-major lower triangle.
+        // One OpenBLAS thread: measured faster here than two, whose spinning fights oneDNN's team.
+        DenseSVD.lapackSingleThreaded {
         wide.withUnsafeBufferPointer { a in
             gram.withUnsafeMutableBufferPointer { g in
                 dsyrk(101, 121, rows >= columns ? 112 : 111, Int32(c), Int32(max(rows, columns)), 1,
                       a.baseAddress!, Int32(columns), 0, g.baseAddress!, Int32(c))
             }
+        }
         }
         var work = gram
         var eigenvalues = [Double](repeating: 0, count: c)

@@ -166,7 +166,8 @@ public enum LowRank {
     }
 
     /// Factors of `matrix` at a fixed `rank` (the parameter-budget mode). `.randomized` uses a
-    /// sketch of rank + 16 columns with two power iterations when that is under half the matrix.
+    /// sketch of rank + 16 columns with two power iterations when that is within the sketch limits
+    /// (RandomizedSVD.Configuration), the exact Gram path otherwise.
     public static func factorize(_ matrix: Tensor, name: String, rank: Int,
                                  method: SVDMethod) throws -> LowRankFactorization {
         let (rows, columns) = try checkedMatrix(matrix, name: name)
@@ -178,8 +179,10 @@ public enum LowRank {
         return try lapack(name) {
             try matrix.scalars.withUnsafeBufferPointer { data -> LowRankFactorization in
                 let pointer = data.baseAddress!
-                let width = rank + RandomizedSVD.Configuration.standard.oversampling
-                if method == .randomized, Double(width) <= Double(min(rows, columns)) * 0.5 {
+                let configuration = RandomizedSVD.Configuration.standard
+                let width = rank + configuration.oversampling
+                let limit = min(Int(Double(min(rows, columns)) * configuration.maxColumnsShare), configuration.maxColumns)
+                if method == .randomized, width <= limit {
                     let sketch = try RandomizedSVD.makeSketch(rows: rows, columns: columns, matrix: pointer,
                                                               sketchColumns: width, powerIterations: 2,
                                                               seed: RandomizedSVD.Configuration.standard.seed)

@@ -19,9 +19,12 @@ enum RandomizedSVD {
         var oversampling = 16
         /// Power iterations (M·Mᵀ applications, re-orthonormalized) per sketch.
         var powerIterations = 1
-        /// A sketch wider than this share of min(rows, columns) is not attempted: the exact SVD
-        /// is then cheaper.
-        var maxColumnsShare = 0.5
+        /// A sketch wider than this share of min(rows, columns) is not attempted: the exact
+        /// (Gram) computation is then cheaper than the sketches (measured, docs/lore.md).
+        var maxColumnsShare = 0.25
+        /// …and never wider than this: a 64-column sketch (with its power iteration) already costs
+        /// about a third of the exact Gram path on SmolLM2's shapes, so a wider one cannot pay.
+        var maxColumns = 64
         /// Rounding margin, as a share of T, for both certificate inequalities.
         var margin = 1e-5
         var seed: UInt64 = 0x5EED_10AE
@@ -59,7 +62,7 @@ enum RandomizedSVD {
     /// size limit certifies it (the caller then runs the exact SVD).
     static func certifiedRank(tau: Double, rows: Int, columns: Int, matrix: UnsafePointer<Float>,
                               total: Double, configuration: Configuration = .standard) throws -> (rank: Int, sketch: Sketch)? {
-        let limit = Int(Double(min(rows, columns)) * configuration.maxColumnsShare)
+        let limit = min(Int(Double(min(rows, columns)) * configuration.maxColumnsShare), configuration.maxColumns)
         guard limit >= 1 else { return nil }
         var width = min(configuration.initialColumns, limit)
         let margin = configuration.margin * total
