@@ -67,6 +67,7 @@ public enum ModelMerger {
                                         "chat_template.jinja", "generation_config.json", "tokenizer.model",
                                         "vocab.json", "merges.txt", "added_tokens.json"]
 
+    @discardableResult
     public static func merge(base: URL, stack: AdapterStack, output: URL, options: MergeOptions = MergeOptions(),
                              progress: ((String) -> Void)? = nil) throws -> MergeSummary {
         let start = ContinuousClock.now
