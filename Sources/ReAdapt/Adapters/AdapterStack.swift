@@ -105,34 +105,47 @@ public final class AdapterStack {
     }
 
     /// Tensor `name` after every adapter, from its base value. Throws if the result is not finite.
+    ///
+    /// Memory: the scaled deltas accumulate in the first delta's buffer and the base is added
+    /// last, so besides `base` at most two tensors are alive (the sum and the next delta).
     public func merged(_ name: String, base: Tensor) throws -> Tensor {
         guard targetTensorNames.contains(name) else { return base }
-        var result = base
-        var contributors: [String] = []
         let sharedCount = base.scalars.count
+        var sum: Tensor?
+        var contributors: [String] = []
         for entry in entries {
-            guard let delta = try entry.adapter.delta(for: name, base: base) else { continue }
+            guard var delta = try entry.adapter.delta(for: name, base: base) else { continue }
             contributors.append(entry.adapter.displayName)
-            let f = Float(factor(entry, for: name))
             if delta.shape != base.shape {
+                // Carried vocabulary rows (validated): only the shared rows are scaled and summed.
                 guard delta.shape.count == base.shape.count, delta.scalars.count > sharedCount,
-                      delta.shape.dropFirst() == base.shape.dropFirst(), result.shape == base.shape else {
+                      delta.shape.dropFirst() == base.shape.dropFirst() else {
                     throw AdapterError.shapeMismatch(file: entry.adapter.displayName, tensor: name,
                                                      adapterShape: delta.shape, baseShape: base.shape)
                 }
-                // Carried vocabulary rows (validated): scale the shared rows, append the rest whole.
-                result.shape = delta.shape
-                result.scalars.append(contentsOf: delta.scalars[sharedCount...])
             }
-            delta.scalars.withUnsafeBufferPointer { d in
-                result.scalars.withUnsafeMutableBufferPointer { r in
-                    for i in 0..<sharedCount { r[i] += f * d[i] }
+            let f = Float(factor(entry, for: name))
+            delta.scalars.withUnsafeMutableBufferPointer { d in
+                for i in 0..<sharedCount { d[i] *= f }
+            }
+            if sum == nil {
+                sum = delta
+            } else {
+                if delta.scalars.count > sum!.scalars.count { swap(&sum!, &delta) }   // keep the taller one
+                delta.scalars.withUnsafeBufferPointer { d in
+                    sum!.scalars.withUnsafeMutableBufferPointer { s in
+                        for i in 0..<sharedCount { s[i] += d[i] }
+                    }
                 }
             }
         }
+        guard var result = sum else { return base }
         var finite = true
-        result.scalars.withUnsafeBufferPointer { r in
-            for v in r where !v.isFinite { finite = false; break }
+        base.scalars.withUnsafeBufferPointer { b in
+            result.scalars.withUnsafeMutableBufferPointer { r in
+                for i in 0..<sharedCount { r[i] += b[i] }
+                for v in r where !v.isFinite { finite = false; break }
+            }
         }
         guard finite else { throw MergeError.nonFinite(tensor: name, adapters: contributors) }
         return result

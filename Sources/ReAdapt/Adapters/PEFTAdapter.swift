@@ -193,15 +193,18 @@ public final class PEFTAdapter: WeightAdapter {
         let biasModule = loraBiases[name].flatMap { modules[$0] }
         guard replacement != nil || module != nil || biasModule != nil else { return nil }
 
-        var delta = Tensor(zeros: base.shape)
         // PEFT loads saved whole tensors over the base first; LoRA/DoRA then act on that weight.
-        var original = base
-        if let replacement {
+        var delta: Tensor?
+        if var replacement {
             guard replacement.shape == base.shape else {
                 throw AdapterError.shapeMismatch(file: weightsFile, tensor: name, adapterShape: replacement.shape, baseShape: base.shape)
             }
-            for i in delta.scalars.indices { delta.scalars[i] = replacement.scalars[i] - base.scalars[i] }
-            original = replacement
+            if let module, module.magnitude != nil {
+                delta = replacement   // DoRA below needs the replaced weight itself
+            } else {
+                for i in replacement.scalars.indices { replacement.scalars[i] -= base.scalars[i] }
+                delta = replacement
+            }
         }
         if let module {
             guard base.shape == module.baseShape else {
@@ -210,15 +213,24 @@ public final class PEFTAdapter: WeightAdapter {
             var update = try lowRankProduct(module)
             if let magnitudeInfo = module.magnitude {
                 let magnitude = try weights.load(magnitudeInfo.name)
-                update = Self.doraUpdate(original: original, update: update, magnitude: magnitude.scalars,
-                                         normAlongRows: module.layout == .linear)
+                let original = delta ?? base
+                Self.doraUpdate(original: original, update: &update, magnitude: magnitude.scalars,
+                                normAlongRows: module.layout == .linear)
+                if delta != nil {   // W' − base = (W' − replacement) + (replacement − base)
+                    for i in update.scalars.indices { update.scalars[i] += original.scalars[i] - base.scalars[i] }
+                }
+                delta = update
+            } else if delta != nil {
+                for i in update.scalars.indices { delta!.scalars[i] += update.scalars[i] }
+            } else {
+                delta = update
             }
-            for i in delta.scalars.indices { delta.scalars[i] += update.scalars[i] }
         }
         if let biasModule, let biasInfo = biasModule.bias {
             let bias = try weights.load(biasInfo.name)
             let s = Float(biasModule.scale)
-            for i in delta.scalars.indices { delta.scalars[i] += s * bias.scalars[i] }
+            if delta == nil { delta = Tensor(zeros: base.shape) }
+            for i in bias.scalars.indices { delta!.scalars[i] += s * bias.scalars[i] }
         }
         return delta
     }
@@ -249,24 +261,29 @@ public final class PEFTAdapter: WeightAdapter {
 
     /// DoRA's W' − W0 for W' = m / ‖W0 + ΔW‖ · (W0 + ΔW): norms per row when `normAlongRows`
     /// (an [out, in] linear weight), else per column. Norms accumulate in Double.
-    static func doraUpdate(original: Tensor, update: Tensor, magnitude: [Float], normAlongRows: Bool) -> Tensor {
+    static func doraUpdate(original: Tensor, update: inout Tensor, magnitude: [Float], normAlongRows: Bool) {
         let rows = original.shape[0], columns = original.shape[1]
-        var result = update
         var sums = [Double](repeating: 0, count: normAlongRows ? rows : columns)
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let v = Double(original.scalars[r * columns + c]) + Double(update.scalars[r * columns + c])
-                sums[normAlongRows ? r : c] += v * v
+        original.scalars.withUnsafeBufferPointer { w in
+            update.scalars.withUnsafeBufferPointer { u in
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        let v = Double(w[r * columns + c]) + Double(u[r * columns + c])
+                        sums[normAlongRows ? r : c] += v * v
+                    }
+                }
             }
         }
         let factors = sums.enumerated().map { Float(Double(magnitude[$0.offset]) / $0.element.squareRoot()) }
-        for r in 0..<rows {
-            for c in 0..<columns {
-                let i = r * columns + c
-                let merged = factors[normAlongRows ? r : c] * (original.scalars[i] + update.scalars[i])
-                result.scalars[i] = merged - original.scalars[i]
+        original.scalars.withUnsafeBufferPointer { w in
+            update.scalars.withUnsafeMutableBufferPointer { u in
+                for r in 0..<rows {
+                    for c in 0..<columns {
+                        let i = r * columns + c
+                        u[i] = factors[normAlongRows ? r : c] * (w[i] + u[i]) - w[i]
+                    }
+                }
             }
         }
-        return result
     }
 }
