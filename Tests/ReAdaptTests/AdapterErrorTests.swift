@@ -116,6 +116,13 @@ final class AdapterErrorTests: XCTestCase {
                        "Merging \(dir.path) produces NaN or infinite values in model.layers.3.self_attn.q_proj.weight; check the adapter and its scale.")
     }
 
+    /// Dense deltas take the blockwise path; its finite check names the tensor and adapter too.
+    func testDenseDeltaOverflowIsCaughtOnTheBlockwisePath() {
+        let delta = AdapterFixtures.url("dense_delta").path
+        let message = mergeFailure(delta + ":1e38")
+        XCTAssertTrue(message.hasPrefix("Merging \(delta) produces NaN or infinite values in "), message)
+    }
+
     func testLayerScaleListOfTheWrongLength() {
         let message = mergeFailure(AdapterFixtures.url("lora_patterns").path, layerScale: ["list:1,1,1"])
         XCTAssertTrue(message.contains("has 3 values but the model has 12 layers"), message)

@@ -59,6 +59,29 @@ final class AdapterInMemoryTests: XCTestCase {
         XCTAssertEqual(try logits(model, tokens), try logits(LanguageModel.load(directory: output, storage: .f32), tokens))
     }
 
+    /// Tensors changed only by dense deltas stream through `BlockwiseMerge`; the bytes written are
+    /// exactly `AdapterStack.merged` (what `--adapter` loads), rounded once to the output dtype.
+    func testBlockwiseDenseMergeEqualsTheAdapterStackBitForBit() throws {
+        let scratch = try AdapterFixtures.temporaryDirectory(self)
+        let second = try AdapterFixtures.copy("dense_delta", into: scratch, as: "second")
+        let adapters = try AdapterStack(specs: [AdapterSpec(path: AdapterFixtures.url("dense_delta").path, scale: 0.5),
+                                                AdapterSpec(path: second.path, scale: -0.3)],
+                                        layerScale: LayerScale(specs: ["ramp:0.1,0.9", "norms=2"]))
+        let base = try SafetensorsCheckpoint(directory: AdapterFixtures.base)
+        for dtype in [DType.f32, .bf16] {
+            let output = scratch.appendingPathComponent("merged-\(dtype.rawValue)")
+            try ModelMerger.merge(base: AdapterFixtures.base, stack: adapters, output: output,
+                                  options: MergeOptions(outputDType: dtype))
+            let merged = try SafetensorsCheckpoint(directory: output)
+            for name in base.tensorNames {
+                XCTAssertNotNil(BlockwiseMerge.sources(for: name, stack: adapters, baseInfo: base.info(name)!), name)
+                let expected = try adapters.merged(name, base: base.load(name)).scalars
+                let got = try merged.load(name).scalars
+                XCTAssertEqual(got, dtype == .f32 ? expected : expected.map(bf16Rounded), "\(name) \(dtype)")
+            }
+        }
+    }
+
     func testInMemoryRefusesAnAdapterForAnotherModel() throws {
         let bundle = try ModelBundle(url: AdapterFixtures.example)
         let message = AdapterFixtures.errorDescription { _ = try bundle.loadModel(storage: .f32, adapters: self.stack("lora_patterns")) }

@@ -140,6 +140,7 @@ public final class AdapterStack {
             }
         }
         guard var result = sum else { return base }
+        sum = nil   // `result` is now the buffer's only owner: no copy on write below
         var finite = true
         base.scalars.withUnsafeBufferPointer { b in
             result.scalars.withUnsafeMutableBufferPointer { r in

@@ -107,10 +107,24 @@ public enum ModelMerger {
 
         let staging = try StagingDirectory(output: output, replace: options.replace)
         let writer = try SafetensorsShardedWriter(directory: staging.url, tensors: outputs, maxShardSize: options.maxShardSize)
+        // One output buffer, reused, for tensors merged blockwise (dense deltas only).
+        let streamed = Dictionary(uniqueKeysWithValues: order.compactMap { name in
+            BlockwiseMerge.sources(for: name, stack: stack, baseInfo: checkpoint.info(name)!).map { (name, $0) }
+        })
+        let bufferSize = outputs.filter { streamed[$0.name] != nil }.map { $0.elementCount * $0.dtype.size }.max() ?? 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bufferSize, 1), alignment: 64)
+        defer { buffer.deallocate() }
         var merged = 0, done = 0, lastReport = start
         for (name, out) in zip(order, outputs) {
             let info = checkpoint.info(name)!
-            if stack.targetTensorNames.contains(name) {
+            if let sources = streamed[name] {
+                let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(out.elementCount * out.dtype.size)])
+                let names = stack.entries.filter { $0.adapter.targetTensorNames.contains(name) }.map(\.adapter.displayName)
+                try BlockwiseMerge.merge(name, base: checkpoint, sources: sources, outputDType: out.dtype, into: bytes,
+                                         adapterNames: names)
+                try writer.writeRaw(name, bytes: UnsafeRawBufferPointer(bytes))
+                merged += 1
+            } else if stack.targetTensorNames.contains(name) {
                 let tensor = try stack.merged(name, base: checkpoint.load(name))
                 try writer.write(name, tensor)
                 merged += 1
