@@ -119,7 +119,7 @@ final class AdapterErrorTests: XCTestCase {
     /// Dense deltas take the blockwise path; its finite check names the tensor and adapter too.
     func testDenseDeltaOverflowIsCaughtOnTheBlockwisePath() {
         let delta = AdapterFixtures.url("dense_delta").path
-        let message = mergeFailure(delta + ":1e38")
+        let message = mergeFailure(delta + ":1e39")
         XCTAssertTrue(message.hasPrefix("Merging \(delta) produces NaN or infinite values in "), message)
     }
 
