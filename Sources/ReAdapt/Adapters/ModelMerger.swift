@@ -107,31 +107,29 @@ public enum ModelMerger {
 
         let staging = try StagingDirectory(output: output, replace: options.replace)
         let writer = try SafetensorsShardedWriter(directory: staging.url, tensors: outputs, maxShardSize: options.maxShardSize)
-        // One output buffer, reused, for tensors merged blockwise (dense deltas only).
+        // Tensors changed only by dense deltas are merged blockwise into reusable output buffers.
         let streamed = Dictionary(uniqueKeysWithValues: order.compactMap { name in
             BlockwiseMerge.sources(for: name, stack: stack, baseInfo: checkpoint.info(name)!).map { (name, $0) }
         })
         let bufferSize = outputs.filter { streamed[$0.name] != nil }.map { $0.elementCount * $0.dtype.size }.max() ?? 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bufferSize, 1), alignment: 64)
-        defer { buffer.deallocate() }
+        let tensorWriter = BackgroundTensorWriter(writer: writer, bufferSize: bufferSize)
         var merged = 0, done = 0, lastReport = start
         for (name, out) in zip(order, outputs) {
             let info = checkpoint.info(name)!
             if let sources = streamed[name] {
-                let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(out.elementCount * out.dtype.size)])
                 let names = stack.entries.filter { $0.adapter.targetTensorNames.contains(name) }.map(\.adapter.displayName)
-                try BlockwiseMerge.merge(name, base: checkpoint, sources: sources, outputDType: out.dtype, into: bytes,
-                                         adapterNames: names)
-                try writer.writeRaw(name, bytes: UnsafeRawBufferPointer(bytes))
+                try tensorWriter.writeBuffered(name, byteCount: out.elementCount * out.dtype.size) { bytes in
+                    try BlockwiseMerge.merge(name, base: checkpoint, sources: sources, outputDType: out.dtype, into: bytes,
+                                             adapterNames: names)
+                }
                 merged += 1
             } else if stack.targetTensorNames.contains(name) {
-                let tensor = try stack.merged(name, base: checkpoint.load(name))
-                try writer.write(name, tensor)
+                try tensorWriter.write(name, stack.merged(name, base: checkpoint.load(name)))
                 merged += 1
             } else if info.dtype == out.dtype {
-                try checkpoint.withRawBytes(name) { bytes, _ in try writer.writeRaw(name, bytes: bytes) }
+                try checkpoint.withRawBytes(name) { bytes, _ in try tensorWriter.writeNow(name, bytes: bytes) }
             } else {
-                try writer.write(name, checkpoint.load(name))
+                try tensorWriter.write(name, checkpoint.load(name))
             }
             checkpoint.releasePages(name)
             done += 1
@@ -140,7 +138,7 @@ public enum ModelMerger {
                 progress("merged \(done)/\(order.count) tensors (\(merged) changed by adapters)")
             }
         }
-        try writer.finish()
+        try tensorWriter.finish()
 
         try staging.write(config, to: "config.json")
         var copied: [String] = []
