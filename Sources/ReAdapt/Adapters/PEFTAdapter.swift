@@ -263,24 +263,37 @@ public final class PEFTAdapter: WeightAdapter {
     /// (an [out, in] linear weight), else per column. Norms accumulate in Double.
     static func doraUpdate(original: Tensor, update: inout Tensor, magnitude: [Float], normAlongRows: Bool) {
         let rows = original.shape[0], columns = original.shape[1]
-        var sums = [Double](repeating: 0, count: normAlongRows ? rows : columns)
-        original.scalars.withUnsafeBufferPointer { w in
-            update.scalars.withUnsafeBufferPointer { u in
-                for r in 0..<rows {
-                    for c in 0..<columns {
-                        let v = Double(w[r * columns + c]) + Double(u[r * columns + c])
-                        sums[normAlongRows ? r : c] += v * v
-                    }
-                }
-            }
-        }
-        let factors = sums.enumerated().map { Float(Double(magnitude[$0.offset]) / $0.element.squareRoot()) }
         original.scalars.withUnsafeBufferPointer { w in
             update.scalars.withUnsafeMutableBufferPointer { u in
-                for r in 0..<rows {
-                    for c in 0..<columns {
-                        let i = r * columns + c
-                        u[i] = factors[normAlongRows ? r : c] * (w[i] + u[i]) - w[i]
+                if normAlongRows {
+                    // Rows are independent: split them across the cores.
+                    let chunk = max(1, (1 << 16) / max(columns, 1))
+                    DispatchQueue.concurrentPerform(iterations: (rows + chunk - 1) / chunk) { part in
+                        for r in (part * chunk)..<min(rows, (part + 1) * chunk) {
+                            let row = r * columns
+                            var sum = 0.0
+                            for c in 0..<columns {
+                                let v = Double(w[row + c]) + Double(u[row + c])
+                                sum += v * v
+                            }
+                            let factor = Float(Double(magnitude[r]) / sum.squareRoot())
+                            for c in 0..<columns { u[row + c] = factor * (w[row + c] + u[row + c]) - w[row + c] }
+                        }
+                    }
+                } else {
+                    var sums = [Double](repeating: 0, count: columns)
+                    for r in 0..<rows {
+                        for c in 0..<columns {
+                            let v = Double(w[r * columns + c]) + Double(u[r * columns + c])
+                            sums[c] += v * v
+                        }
+                    }
+                    let factors = (0..<columns).map { Float(Double(magnitude[$0]) / sums[$0].squareRoot()) }
+                    for r in 0..<rows {
+                        for c in 0..<columns {
+                            let i = r * columns + c
+                            u[i] = factors[c] * (w[i] + u[i]) - w[i]
+                        }
                     }
                 }
             }
