@@ -39,7 +39,7 @@ struct MergeCommand: ParsableCommand {
     @Option(name: .long, help: "Directory to copy tokenizer files, chat template and generation_config.json from.")
     var tokenizerFrom: String?
 
-    @Option(name: .long, help: "Largest shard, e.g. 5GB, 500MB, 2GiB or a byte count (default 50GB, as transformers).")
+    @Option(name: .long, help: "Largest shard, e.g. 5GB (10^9 bytes), 500MB, 2GiB (2^30) or a byte count; the default is transformers' own.")
     var maxShardSize = "50GB"
 
     @Flag(name: .long, help: "Replace an existing --output.")
