@@ -88,6 +88,12 @@ final class AdapterErrorTests: XCTestCase {
         XCTAssertTrue(mergeFailure(scratch.path).contains("holds no adapter"))
     }
 
+    func testAFileInsideAnAdapterAsksForTheDirectory() {
+        let file = AdapterFixtures.url("lora_bias/adapter_model.safetensors").path
+        XCTAssertEqual(mergeFailure(file),
+                       "Adapter \(file) is a file; pass the adapter's directory (the one holding adapter_config.json or readapt_delta.json).")
+    }
+
     func testDeltaFromADifferentBase() throws {
         let dir = try AdapterFixtures.copy("dense_delta", into: scratch)
         let metadataURL = dir.appendingPathComponent(DeltaMetadata.fileName)

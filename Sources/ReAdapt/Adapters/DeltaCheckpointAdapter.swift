@@ -116,6 +116,9 @@ public final class DeltaCheckpointAdapter: WeightAdapter {
         }
         if let lowRank, let part = try lowRank.delta(for: name, base: base) {
             if var sum = result {
+                guard sum.scalars.count >= part.scalars.count else {
+                    throw AdapterError.shapeMismatch(file: displayName, tensor: name, adapterShape: sum.shape, baseShape: base.shape)
+                }
                 // Only shared rows can have a low-rank part; carried rows stay as stored.
                 for i in part.scalars.indices { sum.scalars[i] += part.scalars[i] }
                 result = sum

@@ -228,6 +228,9 @@ public final class PEFTAdapter: WeightAdapter {
         }
         if let biasModule, let biasInfo = biasModule.bias {
             let bias = try weights.load(biasInfo.name)
+            guard bias.scalars.count == base.scalars.count else {
+                throw AdapterError.shapeMismatch(file: weightsFile, tensor: name, adapterShape: bias.shape, baseShape: base.shape)
+            }
             let s = Float(biasModule.scale)
             if delta == nil { delta = Tensor(zeros: base.shape) }
             for i in bias.scalars.indices { delta!.scalars[i] += s * bias.scalars[i] }
