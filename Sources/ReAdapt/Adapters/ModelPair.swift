@@ -64,6 +64,19 @@ public struct PairedModel {
         modelType = config.modelType
     }
 
+    /// A model from parts (tests use it to wrap a source).
+    init(role: String, path: String, config: ModelConfig, configSHA256: String, source: TensorSource,
+         storageOrder: [String]) {
+        self.role = role
+        self.path = path
+        self.config = config
+        self.modelType = config.modelType
+        self.architectures = nil
+        self.configSHA256 = configSHA256
+        self.source = source
+        self.storageOrder = storageOrder
+    }
+
     /// The model's resolved shape parameters (transformers' per-model_type defaults filled in
     /// when the type is one ReAdapt runs), as (config key, value) in a fixed order.
     func shapeFields() -> [(String, String)] {
