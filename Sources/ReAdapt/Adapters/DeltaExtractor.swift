@@ -120,7 +120,7 @@ public enum DeltaExtractor {
     public static func delta(_ pair: ModelPair, _ tensor: PairedTensor) throws -> Tensor {
         let count = tensor.deltaShape.reduce(1, *)
         var scalars = [Float](repeating: 0, count: count)
-        try scalars.withUnsafeMutableBufferPointer { try computeDelta(pair, tensor, into: $0) }
+        try scalars.withUnsafeMutableBytes { try encodeDelta(pair, tensor, as: .f32, into: $0) }
         return Tensor(shape: tensor.deltaShape, scalars: scalars)
     }
 
@@ -140,16 +140,17 @@ public enum DeltaExtractor {
         }
         let bytesRead = tensors.reduce(0) { $0 + storedBytes(pair.base, $1.name) + storedBytes(pair.instruct, $1.name) }
         let totalBytes = bytesRead + writer.totalSize
+        // One output buffer in the stored dtype, reused: the largest tensor's bytes are the peak.
         let largest = tensors.map { $0.deltaShape.reduce(1, *) }.max() ?? 0
-        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(largest, 1))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(largest * dtype.size, 1), alignment: 64)
         defer { buffer.deallocate() }
-        SafetensorsFile.adviseHugePages(UnsafeMutableRawBufferPointer(buffer))
+        SafetensorsFile.adviseHugePages(buffer)
         var moved = 0
         for (i, tensor) in tensors.enumerated() {
             let count = tensor.deltaShape.reduce(1, *)
-            let delta = UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
-            try computeDelta(pair, tensor, into: delta)
-            try writer.write(tensor.name, scalars: UnsafeBufferPointer(delta))
+            let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(count * dtype.size)])
+            try encodeDelta(pair, tensor, as: dtype, into: bytes)
+            try writer.writeRaw(tensor.name, bytes: UnsafeRawBufferPointer(bytes))
             moved += storedBytes(pair.base, tensor.name) + storedBytes(pair.instruct, tensor.name) + count * dtype.size
             progress?(DeltaExtractionProgress(index: i + 1, count: tensors.count, name: tensor.name, bytesMoved: moved,
                                               totalBytes: totalBytes, seconds: (ContinuousClock.now - start).seconds))
@@ -207,47 +208,71 @@ public enum DeltaExtractor {
         return try encoder.encode(value) + Data("\n".utf8)
     }
 
-    /// Fills `out` (the delta's element count) with instruct - base: the base goes into the
-    /// leading rows, zeros after them, then the instruct values are streamed in chunks and the
-    /// difference is formed in place, so rows past the base's end become the instruct rows.
-    static func computeDelta(_ pair: ModelPair, _ tensor: PairedTensor, into out: UnsafeMutableBufferPointer<Float>) throws {
-        let baseCount = tensor.baseShape.reduce(1, *)
-        let baseSlice = UnsafeMutableBufferPointer(rebasing: out[0..<baseCount])
-        if let checkpoint = pair.base.source as? SafetensorsCheckpoint {
-            try checkpoint.load(tensor.name, into: baseSlice)
-        } else {
-            let loaded = try pair.base.source.load(tensor.name)
-            _ = baseSlice.initialize(from: loaded.scalars)
-        }
-        if out.count > baseCount {
-            UnsafeMutableBufferPointer(rebasing: out[baseCount...]).update(repeating: 0)
-        }
-        guard let checkpoint = pair.instruct.source as? SafetensorsCheckpoint else {
-            let instruct = try pair.instruct.source.load(tensor.name)
-            instruct.scalars.withUnsafeBufferPointer { subtract(from: $0.baseAddress!, into: out.baseAddress!, count: out.count) }
+    /// Writes instruct - base for `tensor` into `out` (its element count × `dtype.size` bytes) in
+    /// `dtype`. Rows past the base's end are the instruct rows (minus nothing). Safetensors sources
+    /// are read straight from their mappings in cache-sized chunks, on every core: each chunk is
+    /// widened to Float32, subtracted and narrowed once, so no Float32 copy of the tensor exists.
+    static func encodeDelta(_ pair: ModelPair, _ tensor: PairedTensor, as dtype: DType,
+                            into out: UnsafeMutableRawBufferPointer) throws {
+        let name = tensor.name
+        let count = tensor.deltaShape.reduce(1, *), baseCount = tensor.baseShape.reduce(1, *)
+        guard let base = pair.base.source as? SafetensorsCheckpoint,
+              let instruct = pair.instruct.source as? SafetensorsCheckpoint else {
+            // Other sources (GGUF) hand out whole Float32 tensors.
+            var difference = try pair.instruct.source.load(name).scalars
+            let original = try pair.base.source.load(name).scalars
+            for k in 0..<baseCount { difference[k] -= original[k] }
+            difference.withUnsafeBufferPointer { narrow($0.baseAddress!, count: count, to: dtype, into: out.baseAddress!) }
             return
         }
-        defer { checkpoint.releasePages(tensor.name) }
-        try checkpoint.withRawBytes(tensor.name) { raw, info in
-            guard let file = checkpoint.file(containing: tensor.name) else { return }
-            let chunk = 1 << 16
-            let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunk)
-            defer { scratch.deallocate() }
-            var start = 0
-            while start < out.count {
-                let n = min(chunk, out.count - start)
-                let bytes = UnsafeRawBufferPointer(rebasing: raw[(start * info.dtype.size)..<((start + n) * info.dtype.size)])
-                let target = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
-                try SafetensorsFile.convert(bytes, dtype: info.dtype, into: target, fileName: file.fileName, tensor: tensor.name)
-                subtract(from: scratch.baseAddress!, into: out.baseAddress! + start, count: n)
-                start += n
+        defer {
+            base.releasePages(name)
+            instruct.releasePages(name)
+        }
+        try base.withRawBytes(name) { baseRaw, baseInfo in
+            try instruct.withRawBytes(name) { instructRaw, instructInfo in
+                ParallelRows.run(count: count, workPerItem: 1, alignment: 4096) { range in
+                    let chunk = 1 << 14
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunk)
+                    defer { scratch.deallocate() }
+                    var start = range.lowerBound
+                    while start < range.upperBound {
+                        let n = min(chunk, range.upperBound - start)
+                        widen(instructRaw.baseAddress! + start * instructInfo.dtype.size, instructInfo.dtype, count: n, into: scratch)
+                        let shared = min(start + n, baseCount) - start
+                        if shared > 0 {
+                            widen(baseRaw.baseAddress! + start * baseInfo.dtype.size, baseInfo.dtype, count: shared, into: scratch + chunk)
+                            subtract(scratch + chunk, from: scratch, count: shared)
+                        }
+                        narrow(scratch, count: n, to: dtype, into: out.baseAddress! + start * dtype.size)
+                        start += n
+                    }
+                }
             }
         }
     }
 
-    /// out[i] = instruct[i] - out[i] (IEEE single precision, one rounding).
+    /// Float32 from stored F32/F16/BF16 bytes (ModelPair admits no other dtype).
+    static func widen(_ source: UnsafeRawPointer, _ dtype: DType, count: Int, into out: UnsafeMutablePointer<Float>) {
+        switch dtype {
+        case .f16: FloatConversion.widen(source, format: .f16, into: out, count: count)
+        case .bf16: FloatConversion.widen(source, format: .bf16, into: out, count: count)
+        default: memcpy(out, source, count * 4)
+        }
+    }
+
+    /// Stored bytes of `dtype` (F32, F16, BF16; rounding to nearest even) from Float32.
+    static func narrow(_ source: UnsafePointer<Float>, count: Int, to dtype: DType, into out: UnsafeMutableRawPointer) {
+        switch dtype {
+        case .f16: FloatConversion.narrow(source, format: .f16, into: out, count: count)
+        case .bf16: FloatConversion.narrow(source, format: .bf16, into: out, count: count)
+        default: memcpy(out, source, count * 4)
+        }
+    }
+
+    /// difference[i] -= base[i] (IEEE single precision: one rounding, as torch's subtraction).
     @inline(__always)
-    static func subtract(from instruct: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { out[i] = instruct[i] - out[i] }
+    static func subtract(_ base: UnsafePointer<Float>, from difference: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { difference[i] -= base[i] }
     }
 }
