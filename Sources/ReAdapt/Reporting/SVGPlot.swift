@@ -126,11 +126,13 @@ public enum SVGPlot {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial-\(UUID().uuidString)")
         do {
             try Data(svg.utf8).write(to: temporary)
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
+            // rename(2) replaces an existing file atomically (FileManager's replace does not on Linux).
+            guard rename(temporary.path, url.path) == 0 else {
+                throw OutputDirectoryError.cannotWrite(path: url.path, reason: String(cString: strerror(errno)))
             }
+        } catch let error as OutputDirectoryError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw OutputDirectoryError.cannotWrite(path: url.path, reason: StagingDirectory.reason(error))
