@@ -235,8 +235,13 @@ public enum DeltaExtractor {
                     let chunk = 1 << 14
                     let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunk)
                     defer { scratch.deallocate() }
-                    var start = range.lowerBound
+                    var start = range.lowerBound, released = range.lowerBound
                     while start < range.upperBound {
+                        if start - released >= releaseEvery {
+                            releasePages(instructRaw, elements: released..<start, size: instructInfo.dtype.size)
+                            releasePages(baseRaw, elements: released..<min(start, baseCount), size: baseInfo.dtype.size)
+                            released = start
+                        }
                         let n = min(chunk, range.upperBound - start)
                         widen(instructRaw.baseAddress! + start * instructInfo.dtype.size, instructInfo.dtype, count: n, into: scratch)
                         let shared = min(start + n, baseCount) - start
@@ -250,6 +255,24 @@ public enum DeltaExtractor {
                 }
             }
         }
+    }
+
+    /// Elements read between two releases of their file pages: with the pages of a multi-gigabyte
+    /// embedding released only at its end, both models' copies of it would stay resident.
+    static let releaseEvery = 1 << 22
+
+    /// Drops the resident pages wholly inside `elements` of a read-only private file mapping
+    /// (clean pages: a later read faults them back from the page cache; values never change).
+    static func releasePages(_ raw: UnsafeRawBufferPointer, elements: Range<Int>, size: Int) {
+        #if os(Linux)
+        guard !elements.isEmpty, let base = raw.baseAddress else { return }
+        let page = 4096
+        let first = Int(bitPattern: base) + elements.lowerBound * size
+        let start = (first + page - 1) & ~(page - 1)
+        let end = (Int(bitPattern: base) + elements.upperBound * size) & ~(page - 1)
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, end - start, MADV_DONTNEED)
+        #endif
     }
 
     /// Float32 from stored F32/F16/BF16 bytes (ModelPair admits no other dtype).
