@@ -192,3 +192,26 @@ final class ExtractTests: XCTestCase {
                        "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 }
+
+/// A .gguf file is accepted as either side of a pair (tensors dequantized through GGUFCheckpoint).
+final class ExtractGGUFTests: XCTestCase {
+    func testGGUFAgainstItsHuggingFaceDirectoryGivesZeroDeltas() throws {
+        let gguf = try GGUFConvertTests.fixture("tiny.gguf").path
+        let directory = try GGUFConvertTests.fixture("tiny_hf").path
+        for (base, instruct) in [(gguf, directory), (directory, gguf)] {
+            let pair = try ModelPair(basePath: base, instructPath: instruct)
+            let output = try SafetensorsFixtures.temporaryDirectory(self).appendingPathComponent("delta")
+            let summary = try DeltaExtractor.writeDense(pair, to: output, options: .init(dtype: .f32))
+            XCTAssertEqual(summary.tensorCount, pair.tensors.count)
+            XCTAssertEqual(summary.tensorCount, 21)
+            let deltas = try SafetensorsCheckpoint(directory: output)
+            for name in deltas.tensorNames {
+                // The fixture's GGUF stores F32, so dequantized values equal the directory's exactly.
+                XCTAssertTrue(try deltas.load(name).scalars.allSatisfy { $0 == 0 }, name)
+            }
+            let meta = try JSONDecoder().decode(DeltaMetadata.self, from: Data(contentsOf: output.appendingPathComponent(DeltaMetadata.fileName)))
+            XCTAssertEqual(meta.base.path, base)
+            XCTAssertEqual(meta.base.configSHA256.count, 64)
+        }
+    }
+}
