@@ -137,6 +137,39 @@ final class ExtractTests: XCTestCase {
                          reference: "vocab/instruct_logits.bin")
     }
 
+    /// Tensors past ParallelRows' threshold are split across threads in 16K-element chunks (the
+    /// fixture models are too small for that); the result must still be the elementwise
+    /// instruct - base rounded once, including carried rows past the base's vocabulary.
+    func testLargeTensorsSplitAcrossThreadsMatchTheElementwiseDifference() throws {
+        var state: UInt64 = 42
+        func random(_ count: Int) -> [Float] {
+            (0..<count).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int64(bitPattern: state >> 11) % 2_000_001 - 1_000_000) / 3e6
+            }
+        }
+        let directory = try SafetensorsFixtures.temporaryDirectory(self)
+        let rows = (base: 4000, instruct: 4003)
+        let baseValues = random(rows.base * 32), instructValues = random(rows.instruct * 32)
+        let base = try ExtractErrorTests.brokenModel(in: directory, named: "base") { name, t in
+            name == "model.embed_tokens.weight" ? Tensor(shape: [rows.base, 32], scalars: baseValues) : t
+        }
+        let instruct = try ExtractErrorTests.brokenModel(in: directory, named: "instruct") { name, t in
+            name == "model.embed_tokens.weight" ? Tensor(shape: [rows.instruct, 32], scalars: instructValues) : t
+        }
+        let pair = try ModelPair(basePath: base.path, instructPath: instruct.path)
+        let output = directory.appendingPathComponent("delta")
+        _ = try DeltaExtractor.writeDense(pair, to: output, options: .init(groups: [.embeddings], dtype: .bf16))
+        let delta = try SafetensorsCheckpoint(directory: output).load("model.embed_tokens.weight")
+        XCTAssertEqual(delta.shape, [rows.instruct, 32])
+        let expected = instructValues.indices.map { k in
+            bf16Rounded(instructValues[k] - (k < baseValues.count ? baseValues[k] : 0))
+        }
+        assertBitsEqual(delta.scalars, expected, "embed_tokens delta")
+        XCTAssertEqual(try DeltaExtractor.delta(pair, pair.tensors.first { $0.group == .embeddings }!).scalars,
+                       instructValues.indices.map { k in instructValues[k] - (k < baseValues.count ? baseValues[k] : 0) })
+    }
+
     func testSmallShardSizeWritesSeveralShardsAndAnIndex() throws {
         let (url, summary) = try extract("untied", options: DeltaExtractionOptions(maxShardSize: 20_000))
         XCTAssertGreaterThan(summary.shards, 3)
