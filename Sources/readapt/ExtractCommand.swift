@@ -29,25 +29,25 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .long, help: "The directory to write (must not exist or be empty, unless --force).")
     var output: String
 
-    @Option(name: .long, help: "LoRE: per matrix, the smallest rank whose explained variance reaches TAU, in (0, 1].")
+    @Option(name: .long, help: ArgumentHelp("LoRE: per matrix, the smallest rank whose explained variance reaches TAU, in (0, 1].", valueName: "tau"))
     var lore: Double?
 
-    @Option(name: .long, help: "LoRE with a global share of the linear weights' parameters, in (0, 1], allocated to keep the most variance.")
+    @Option(name: .long, help: ArgumentHelp("LoRE with a global SHARE of the linear weights' parameters, in (0, 1], allocated to keep the most variance.", valueName: "share"))
     var rankBudget: Double?
 
-    @Option(name: .long, help: "LoRE: upper bound on every matrix's rank.")
+    @Option(name: .long, help: ArgumentHelp("LoRE: upper bound on every matrix's rank.", valueName: "rank"))
     var maxRank: Int?
 
-    @Option(name: .long, help: "LoRE: randomized (default; same ranks as exact) or exact SVD.")
+    @Option(name: .long, help: "LoRE's SVD: randomized (the ranks an exact SVD would choose, faster) or exact.")
     var svd: String = "randomized"
 
-    @Option(name: .long, help: "Comma list of tensor groups: linear, embeddings, head, norms, biases (default: all).")
+    @Option(name: .long, help: ArgumentHelp("Comma list of tensor groups: linear, embeddings, head, norms, biases (default: all).", valueName: "groups"))
     var include: String?
 
     @Option(name: .long, help: "Stored dtype: f32, f16 or bf16 (default: the base's stored dtype).")
     var dtype: String?
 
-    @Option(name: .long, help: "Largest shard: bytes or a number with KB/MB/GB/KiB/MiB/GiB.")
+    @Option(name: .long, help: ArgumentHelp("Largest shard: bytes or a number with KB/MB/GB/KiB/MiB/GiB.", valueName: "size"))
     var maxShardSize: String = "5GB"
 
     @Flag(name: .long, help: "Replace an existing --output.")
