@@ -145,13 +145,21 @@ public enum DeltaExtractor {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(largest * dtype.size, 1), alignment: 64)
         defer { buffer.deallocate() }
         SafetensorsFile.adviseHugePages(buffer)
-        var moved = 0
+        var moved = 0, unflushed = 0
+        let flusher = DispatchQueue(label: "readapt.extract.writeback")
+        defer { flusher.sync {} }
         for (i, tensor) in tensors.enumerated() {
             let count = tensor.deltaShape.reduce(1, *)
             let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(count * dtype.size)])
             try encodeDelta(pair, tensor, as: dtype, into: bytes)
             try writer.writeRaw(tensor.name, bytes: UnsafeRawBufferPointer(bytes))
             moved += storedBytes(pair.base, tensor.name) + storedBytes(pair.instruct, tensor.name) + count * dtype.size
+            unflushed += count * dtype.size
+            if unflushed >= 128 << 20 {
+                let directory = staging.url
+                flusher.async { startWriteback(in: directory) }
+                unflushed = 0
+            }
             progress?(DeltaExtractionProgress(index: i + 1, count: tensors.count, name: tensor.name, bytesMoved: moved,
                                               totalBytes: totalBytes, seconds: (ContinuousClock.now - start).seconds))
         }
@@ -200,6 +208,21 @@ public enum DeltaExtractor {
                                              carriedRowTensors: metadata.carriedRowTensors, baseVocabSize: pair.baseVocabSize,
                                              instructVocabSize: pair.instructVocabSize, tiedEmbeddings: pair.tiedEmbeddings)
         return (summary, report)
+    }
+
+    /// Starts the disk writeback of what is written so far in `directory` (every file in a
+    /// staging directory is ours), on a background queue so the computation never waits for it.
+    /// Otherwise an output smaller than the kernel's dirty threshold (10% of RAM) reaches the disk
+    /// only in the writer's final fsync, after all the computation, instead of alongside it.
+    static func startWriteback(in directory: URL) {
+        #if os(Linux)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] {
+            let fd = open(directory.appendingPathComponent(name).path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)   // Linux: start writeback, drop clean pages
+            close(fd)
+        }
+        #endif
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> Data {
