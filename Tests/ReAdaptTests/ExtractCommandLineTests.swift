@@ -69,4 +69,23 @@ extension CommandLineTests {
         XCTAssertTrue(FileManager.default.fileExists(atPath: existing.appendingPathComponent("keep.txt").path))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["existing"])
     }
+
+    func testExtractLoREThroughTheCommandLine() throws {
+        try XCTSkipIf(LowRank.rank(forExplainedVariance: 1, squaredSingularValues: [1]) == 0,
+                      "LowRank is the integration stub (lore branch not merged)")
+        let output = try scratchDirectory().appendingPathComponent("lore").path
+        let outcome = try readapt(["extract", "--base", ExtractTests.path("untied/base"), "--instruct",
+                                   ExtractTests.path("untied/instruct"), "--output", output, "--rank-budget", "0.1",
+                                   "--max-rank", "2", "--json"])
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let report = try XCTUnwrap(json["report"] as? [String: Any])
+        let matrices = try XCTUnwrap(report["matrices"] as? [[String: Any]])
+        XCTAssertEqual(matrices.count, 21)
+        XCTAssertTrue(matrices.allSatisfy { ($0["rank"] as? Int ?? 99) <= 2 })
+        XCTAssertLessThanOrEqual(try XCTUnwrap(report["parameters_kept"] as? Int), 2765)   // 10% of 27648
+        let inspection = try Inspection(path: output)
+        XCTAssertEqual(inspection.kind, .lore)
+        XCTAssertEqual(inspection.modules?.count, 21)
+    }
 }

@@ -48,6 +48,15 @@ final class InspectTests: XCTestCase {
         XCTAssertEqual(Set(qwen.dtypes.keys), ["BF16"])
     }
 
+    func testGGUFFileListsHuggingFaceNamesAndGGMLTypes() throws {
+        let inspection = try Inspection(path: try GGUFConvertTests.fixture("tiny.gguf").path)
+        XCTAssertEqual(inspection.kind, .gguf)
+        XCTAssertEqual(inspection.tensors.count, 21)
+        XCTAssertTrue(inspection.tensors.contains { $0.name == "model.layers.1.mlp.down_proj.weight" && $0.shape == [32, 64] })
+        XCTAssertEqual(inspection.dtypes.keys.sorted(), ["F32"])
+        XCTAssertEqual(inspection.groups["linear"]?.tensors, 14)
+    }
+
     func testPEFTAdapterRanksEqualPEFTs() throws {
         let inspection = try Inspection(path: ExtractTests.path("peft"))
         XCTAssertEqual(inspection.kind, .peft)
