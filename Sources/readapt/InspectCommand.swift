@@ -109,6 +109,9 @@ struct InspectCommand: ParsableCommand {
                 lines.append(String(format: "ranks at tau = %.2f:", allocation.target))
                 lines.append(rankTable(names: s.matrices.map(\.name), ranks: allocation.ranks))
             }
+            lines.append(String(format: "ranks of a rank budget of the same share as tau = %.2f (%@):",
+                                s.tauAllocation.target, percent(s.tauAllocation.parameterShare)))
+            lines.append(rankTable(names: s.matrices.map(\.name), ranks: s.budgetAllocation.ranks))
             lines.append(String(format: "At the parameter share of tau = %.2f (%@): tau keeps %@ of the variance, the rank budget %@.",
                                 s.tauAllocation.target, percent(s.tauAllocation.parameterShare),
                                 percent(s.tauAllocation.explainedVariance), percent(s.budgetAllocation.explainedVariance)))
