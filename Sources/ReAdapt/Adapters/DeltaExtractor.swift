@@ -135,10 +135,7 @@ public enum DeltaExtractor {
         let writer = try SafetensorsShardedWriter(directory: staging.url, tensors: infos, maxShardSize: options.maxShardSize)
         defer { writer.cancel() }
 
-        func storedBytes(_ model: PairedModel, _ name: String) -> Int {
-            model.source.info(name).map { $0.elementCount * $0.dtype.size } ?? 0
-        }
-        let bytesRead = tensors.reduce(0) { $0 + storedBytes(pair.base, $1.name) + storedBytes(pair.instruct, $1.name) }
+        let bytesRead = inputBytes(pair, tensors)
         let totalBytes = bytesRead + writer.totalSize
         // One output buffer in the stored dtype, reused: the largest tensor's bytes are the peak.
         let largest = tensors.map { $0.deltaShape.reduce(1, *) }.max() ?? 0
@@ -203,7 +200,7 @@ public enum DeltaExtractor {
             return total + (size?.intValue ?? 0)
         } ?? 0
         let summary = DeltaExtractionSummary(output: output.path, kind: DeltaMetadata.Kind.lore.rawValue, dtype: dtype.rawValue,
-                                             tensorCount: tensors.count, bytesWritten: written, bytesRead: 0, shards: 1,
+                                             tensorCount: tensors.count, bytesWritten: written, bytesRead: inputBytes(pair, tensors), shards: 1,
                                              seconds: (ContinuousClock.now - start).seconds,
                                              carriedRowTensors: metadata.carriedRowTensors, baseVocabSize: pair.baseVocabSize,
                                              instructVocabSize: pair.instructVocabSize, tiedEmbeddings: pair.tiedEmbeddings)
@@ -223,6 +220,16 @@ public enum DeltaExtractor {
             close(fd)
         }
         #endif
+    }
+
+    /// Stored bytes of `model`'s tensor `name` (what reading it costs).
+    static func storedBytes(_ model: PairedModel, _ name: String) -> Int {
+        model.source.info(name).map { $0.elementCount * $0.dtype.size } ?? 0
+    }
+
+    /// Stored bytes of `tensors` in both models (LoRE with a rank budget reads them twice).
+    static func inputBytes(_ pair: ModelPair, _ tensors: [PairedTensor]) -> Int {
+        tensors.reduce(0) { $0 + storedBytes(pair.base, $1.name) + storedBytes(pair.instruct, $1.name) }
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> Data {
