@@ -84,7 +84,7 @@ public final class DeltaCheckpointAdapter: WeightAdapter {
 
     public func validate(against base: TensorSource, baseConfigFile: URL?) throws {
         if let baseConfigFile, let bytes = FileManager.default.contents(atPath: baseConfigFile.path) {
-            let found = sha256Hex(bytes)
+            let found = SHA256.hex(bytes)
             guard found == metadata.base.configSHA256.lowercased() else {
                 throw AdapterError.baseMismatch(path: directory.path, recorded: metadata.base.configSHA256, found: found)
             }
