@@ -18,6 +18,8 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var adapterOptions: AdapterOptions
+
     @Option(name: .long, help: "System prompt placed before the conversation.")
     var system: String?
 
@@ -33,7 +35,7 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         // Check the template before spending time on the weights.
         let template = try loadChatTemplate(modelDirectory: modelOptions.model)
-        let (model, tokenizer, eos) = try modelOptions.load()
+        let (model, tokenizer, eos) = try modelOptions.load(adapters: adapterOptions)
         let chat = ChatSession(model: model, tokenizer: tokenizer, template: template, eosTokenIDs: eos,
                                sampling: sampling.options,
                                systemPrompt: system)

@@ -11,6 +11,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var adapterOptions: AdapterOptions
+
     @Option(name: .long, help: "The prompt text (encoded with the tokenizer's own special tokens, as transformers does).")
     var prompt: String
 
@@ -50,7 +52,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         // Check for a chat template before spending time on the weights.
         let template = chat ? try loadChatTemplate(modelDirectory: modelOptions.model) : nil
-        let (model, tokenizer, eos) = try modelOptions.load()
+        let (model, tokenizer, eos) = try modelOptions.load(adapters: adapterOptions)
         let promptIDs: [Int]
         if let template {
             var messages = system.map { [ChatMessage(role: "system", content: $0)] } ?? []

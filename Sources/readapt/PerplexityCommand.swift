@@ -16,6 +16,8 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @OptionGroup var adapterOptions: AdapterOptions
+
     @Option(name: .long, help: "UTF-8 text file to score.")
     var file: String
 
@@ -47,7 +49,7 @@ struct PerplexityCommand: ParsableCommand {
 
     func run() throws {
         let text = try readTextFile(file)
-        let (model, tokenizer, _) = try modelOptions.load()
+        let (model, tokenizer, _) = try modelOptions.load(adapters: adapterOptions)
         let ids = tokenizer.encode(text)
         let window = min(self.window ?? model.spec.maxPositions, model.spec.maxPositions)
         if let stride, stride > window {

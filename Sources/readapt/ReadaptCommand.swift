@@ -6,6 +6,7 @@ struct Readapt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "readapt",
         abstract: "Adapt instruction-tuned language models to new domains (RE-Adapt).",
-        subcommands: [TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self, ConvertCommand.self, Bench.self]
+        subcommands: [TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, PerplexityCommand.self,
+                      ExtractCommand.self, MergeCommand.self, InspectCommand.self, ConvertCommand.self, Bench.self]
     )
 }

@@ -99,3 +99,43 @@ struct SamplingArguments: ParsableArguments {
 
     var options: SamplingOptions { SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed) }
 }
+
+/// The `--layer-scale` grammar, shown in --help of merge and of every model-running command.
+let layerScaleHelp = ArgumentHelp(
+    "Per-tensor multiplier on top of every adapter's scale; repeat to multiply rules: const:F | ramp:A,B (layer i of L × A+(B−A)·i/(L−1)) | list:F0,F1,... (one per layer) | layers:I-J=F | GROUP=F with GROUP attention, mlp, embeddings, head, norms or biases. ramp/list/layers leave non-layer tensors (embeddings, head, final norm) at 1.",
+    valueName: "spec")
+
+/// `--adapter PATH[:SCALE]` and `--layer-scale SPEC` for commands that run a model: the adapters
+/// are merged in memory as the weights load (the same `AdapterStack` as `readapt merge`).
+struct AdapterOptions: ParsableArguments {
+    @Option(name: .customLong("adapter"), help: ArgumentHelp(
+        "An adapter merged in memory: a PEFT LoRA/DoRA directory, or a delta/LoRE directory from `readapt extract`, optionally with :SCALE (default 1; the last ':' followed by a number). Repeatable.",
+        valueName: "path[:scale]"))
+    var adapters: [String] = []
+
+    @Option(name: .long, help: layerScaleHelp)
+    var layerScale: [String] = []
+
+    func validate() throws {
+        if !layerScale.isEmpty, adapters.isEmpty { throw ValidationError("--layer-scale needs at least one --adapter.") }
+    }
+
+    /// The adapter stack, or nil when no --adapter was given.
+    func stack() throws -> AdapterStack? {
+        guard !adapters.isEmpty else { return nil }
+        return try AdapterStack(specs: adapters.map(AdapterSpec.init(parsing:)), layerScale: LayerScale(specs: layerScale))
+    }
+}
+
+extension ModelOptions {
+    /// `load()` with the adapters of `adapterOptions` merged in memory.
+    func load(adapters adapterOptions: AdapterOptions) throws -> (model: LanguageModel, tokenizer: Tokenizer, eosTokenIDs: [Int]) {
+        guard let stack = try adapterOptions.stack() else { return try load() }
+        let start = ContinuousClock.now
+        let bundle = try ModelBundle(url: URL(fileURLWithPath: model))
+        let languageModel = try bundle.loadModel(storage: precision, adapters: stack)
+        printToStandardError(String(format: "Loaded %@ with %d adapter(s) merged in memory (%@ weights) in %.2f s.", model,
+                                    stack.entries.count, precision.rawValue, secondsSince(start)))
+        return (languageModel, bundle.tokenizer, bundle.eosTokenIDs)
+    }
+}
