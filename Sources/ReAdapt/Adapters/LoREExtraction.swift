@@ -105,7 +105,8 @@ public enum LoREExtraction {
     public static let reportFileName = "lore_report.json"
 
     /// Factorizes every `linear` delta (2-D, [out, in]) and writes the PEFT LoRA adapter, the
-    /// dense companion for `dense`, `metadata` (kind .lore) and the report into `directory`
+    /// dense companion for `dense`, `metadata` (kind .lore; its `tensors` without the modules
+    /// left out at rank 0) and the report into `directory`
     /// (a staging directory the caller creates and renames into place afterwards).
     /// `loadDelta(name)` returns instruct - base for a tensor; it may be called more than once
     /// per name (a parameter budget needs every spectrum before any rank is chosen).
@@ -167,7 +168,12 @@ public enum LoREExtraction {
         let config = LoREAdapterConfig(modules: zip(modules, matrices.map(\.rank)).map { ($0, $1) },
                                        baseModelPath: baseModelPath)
         try writeFile(config.json(), named: adapterConfigFileName, in: directory)
-        try writeFile(encode(metadata), named: DeltaMetadata.fileName, in: directory)
+        // `tensors` lists what holds a delta: a module left out at rank 0 holds none, and `merge`
+        // refuses a metadata file naming tensors the adapter does not have.
+        let omittedWeights = Set(zip(linear, matrices).filter { $0.1.rank == 0 }.map(\.0.name))
+        var written = metadata
+        written.tensors = metadata.tensors.filter { !omittedWeights.contains($0) }
+        try writeFile(encode(written), named: DeltaMetadata.fileName, in: directory)
 
         let selection: (String, Double)
         switch options.selection {
