@@ -157,6 +157,30 @@ final class LoREExtractionTests: XCTestCase {
         XCTAssertEqual(checkedTensors, Dictionary(uniqueKeysWithValues: weights.entries.map { ($0.info.name, $0.info.shape) }))
     }
 
+    /// What `merge` reads back from the adapter (DeltaCheckpointAdapter, kind lore): numpy's Δ_k for
+    /// every linear weight (within 1e-5·max|Δ|), the exact dense delta for the rest, nothing for the
+    /// module left out.
+    func testMergeReadsTheAdapterBackAsNumpysDeltas() throws {
+        let pair = try loadPair()
+        let (staging, _) = try write(pair, options: LoREOptions(selection: .explainedVariance(0.5), method: .exact))
+        let adapter = try DeltaCheckpointAdapter(directory: staging.url)
+        try adapter.validate(against: pair.base, baseConfigFile: nil)
+        let approximations = try SafetensorsFile(url: Self.directory.appendingPathComponent("pair_delta_k.safetensors"))
+        for name in pair.base.tensorNames {
+            let delta = try adapter.delta(for: name, base: try pair.base.load(name))
+            if name == pair.reference.unchanged {
+                XCTAssertNil(delta, name)
+            } else if pair.linear.contains(where: { $0.name == name }) {
+                let got = try XCTUnwrap(delta, name), expected = try approximations.load(name)
+                let scale = Double(try pair.delta(name).scalars.map { abs($0) }.max() ?? 0)
+                let worst = zip(got.scalars, expected.scalars).map { abs(Double($0) - Double($1)) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, 1e-5 * scale, name)
+            } else {
+                XCTAssertEqual(delta, try pair.delta(name), name)
+            }
+        }
+    }
+
     /// The randomized method picks numpy's ranks on the pair too (certified from a sketch for some
     /// modules, exact fallback for the rest), and its factors keep what Ky Fan guarantees.
     func testRandomizedPairRanks() throws {
