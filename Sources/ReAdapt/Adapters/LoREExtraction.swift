@@ -139,7 +139,9 @@ public enum LoREExtraction {
         var kept = 0.0, total = 0.0
         for (i, info) in linear.enumerated() {
             let delta = try loadDelta(info.name)
-            guard delta.shape == info.shape else { throw LowRankError.notAMatrix(name: info.name, shape: delta.shape) }
+            guard delta.shape == info.shape else {
+                throw LowRankError.shapeMismatch(name: info.name, declared: info.shape, loaded: delta.shape)
+            }
             let factors: LowRankFactorization
             switch options.selection {
             case .explainedVariance(let tau):

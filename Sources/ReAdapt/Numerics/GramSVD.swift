@@ -13,8 +13,8 @@ import Glibc
 /// vectors for SmolLM2's 1536×576 (docs/lore.md). Accuracy: the eigenvalues of the Float64 Gram are
 /// within ~1e-16·s₁² of s_i², so cumulative sums, and the ranks chosen from them, agree with numpy's
 /// float64 SVD except at ties within ~1e-13 of τ; a singular value is accurate to ~1e-8·s₁ (the
-/// square root of that), which the rank rule never needs more precisely. Top-k vectors come from
-/// dsyevr; the factors are built as Δ·V (or Uᵀ·Δ), so B·A is exactly Δ projected on the top-k
+/// square root of that), which the rank rule never needs more precisely. One tridiagonal reduction
+/// (dsytrd) gives all eigenvalues (dsterf) and the top-k vectors (dstemr + dormtr); the factors are built as Δ·V (or Uᵀ·Δ), so B·A is exactly Δ projected on the top-k
 /// singular subspace even where close eigenvalues mix individual vectors.
 enum GramSVD {
     private typealias Dsyrk = @convention(c) (Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
@@ -29,11 +29,16 @@ enum GramSVD {
 
     static var isAvailable: Bool { dsyrk != nil }
 
-    /// The C×C Gram matrix (lower triangle in LAPACK's column-major view) and its eigenvalues as
-    /// descending squared singular values, clamped at 0.
+    /// The C×C Gram matrix reduced to tridiagonal form (dsytrd; the reflectors stay in `reduced`
+    /// and `tau`), its diagonal and off-diagonal, and its eigenvalues as descending squared
+    /// singular values, clamped at 0. The one tridiagonal reduction serves both the values and
+    /// the top-k vectors.
     struct Spectrum {
         var rows: Int, columns: Int
-        var gram: [Double]
+        var reduced: [Double]
+        var tau: [Double]
+        var diagonal: [Double]
+        var offDiagonal: [Double]
         var squaredValues: [Double]
         var transposed: Bool { rows < columns }
     }
@@ -43,25 +48,29 @@ enum GramSVD {
         let c = min(rows, columns)
         let wide = DenseSVD.widen(matrix, count: rows * columns)
         var gram = [Double](repeating: 0, count: c * c)
-        // Row-major upper triangle of ΔᵀΔ (Trans) or ΔΔᵀ (NoTrans) = column-major lower triangle.
         // One OpenBLAS thread: measured faster here than two, whose spinning fights oneDNN's team.
         DenseSVD.lapackSingleThreaded {
-        wide.withUnsafeBufferPointer { a in
-            gram.withUnsafeMutableBufferPointer { g in
-                dsyrk(101, 121, rows >= columns ? 112 : 111, Int32(c), Int32(max(rows, columns)), 1,
-                      a.baseAddress!, Int32(columns), 0, g.baseAddress!, Int32(c))
+            // Row-major upper triangle of ΔᵀΔ (Trans) or ΔΔᵀ (NoTrans) = column-major lower triangle.
+            wide.withUnsafeBufferPointer { a in
+                gram.withUnsafeMutableBufferPointer { g in
+                    dsyrk(101, 121, rows >= columns ? 112 : 111, Int32(c), Int32(max(rows, columns)), 1,
+                          a.baseAddress!, Int32(columns), 0, g.baseAddress!, Int32(c))
+                }
             }
         }
+        var diagonal = [Double](repeating: 0, count: c)
+        var offDiagonal = [Double](repeating: 0, count: c)   // c - 1 used; dstemr wants c
+        var tau = [Double](repeating: 0, count: max(c - 1, 1))
+        var info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dsytrd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int32(c), &gram, Int32(c),
+                           &diagonal, &offDiagonal, &tau)
         }
-        var work = gram
-        var eigenvalues = [Double](repeating: 0, count: c)
-        let info = DenseSVD.lapackSingleThreaded {
-            LAPACKE_dsyevd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "N")), Int8(UInt8(ascii: "L")), Int32(c),
-                           &work, Int32(c), &eigenvalues)
-        }
-        guard info == 0 else { throw DenseSVD.Failure(routine: "dsyevd", info: info) }
-        return Spectrum(rows: rows, columns: columns, gram: gram,
-                        squaredValues: eigenvalues.reversed().map { max($0, 0) })
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dsytrd", info: info) }
+        var eigenvalues = diagonal, work = offDiagonal
+        info = LAPACKE_dsterf(Int32(c), &eigenvalues, &work)
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dsterf", info: info) }
+        return Spectrum(rows: rows, columns: columns, reduced: gram, tau: tau, diagonal: diagonal,
+                        offDiagonal: offDiagonal, squaredValues: eigenvalues.reversed().map { max($0, 0) })
     }
 
     /// LoRA factors for the top k: A = √S·Vᵀ (k × columns), B = U·√S (rows × k), and the variance
@@ -69,18 +78,26 @@ enum GramSVD {
     static func factors(_ spectrum: Spectrum, matrix: UnsafePointer<Float>, rank k: Int) throws
         -> (a: [Float], b: [Float], kept: Double) {
         let rows = spectrum.rows, columns = spectrum.columns, c = min(rows, columns)
-        var gram = spectrum.gram
+        // Top-k eigenvectors of the tridiagonal matrix (MRRR), then back through the reflectors.
+        var diagonal = spectrum.diagonal, offDiagonal = spectrum.offDiagonal
         var vectors = [Double](repeating: 0, count: c * k)   // column-major c×k: eigenvector j at j*c
         var values = [Double](repeating: 0, count: c)
         var support = [Int32](repeating: 0, count: 2 * max(k, 1))
         var found: Int32 = 0
-        let info = DenseSVD.lapackSingleThreaded {
-            LAPACKE_dsyevr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int8(UInt8(ascii: "L")),
-                           Int32(c), &gram, Int32(c), 0, 0, Int32(c - k + 1), Int32(c), 0, &found, &values,
-                           &vectors, Int32(c), &support)
+        var tryAccurate: Int32 = 1
+        var info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dstemr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(c),
+                           &diagonal, &offDiagonal, 0, 0, Int32(c - k + 1), Int32(c), &found, &values,
+                           &vectors, Int32(c), Int32(k), &support, &tryAccurate)
         }
-        guard info == 0, Int(found) == k else { throw DenseSVD.Failure(routine: "dsyevr", info: info) }
-        // Largest first: dsyevr returns ascending eigenvalues. Row j of `top` is the j-th vector.
+        guard info == 0, Int(found) == k else { throw DenseSVD.Failure(routine: "dstemr", info: info) }
+        var reduced = spectrum.reduced, tau = spectrum.tau
+        info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dormtr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "N")),
+                           Int32(c), Int32(k), &reduced, Int32(c), &tau, &vectors, Int32(c))
+        }
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dormtr", info: info) }
+        // Largest first: dstemr returns ascending eigenvalues. Row j of `top` is the j-th vector.
         var top = [Float](repeating: 0, count: k * c)
         for j in 0..<k {
             let source = (k - 1 - j) * c

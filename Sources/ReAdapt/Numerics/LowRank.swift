@@ -9,6 +9,7 @@ public enum LowRankError: Error, CustomStringConvertible, Equatable {
     case invalidThreshold(Double)
     case invalidShare(Double)
     case notALinearWeight(name: String)
+    case shapeMismatch(name: String, declared: [Int], loaded: [Int])
     case lapackFailed(name: String, routine: String, info: Int32)
 
     public var description: String {
@@ -27,6 +28,8 @@ public enum LowRankError: Error, CustomStringConvertible, Equatable {
             return "The parameter share must be in (0, 1], not \(share)."
         case .notALinearWeight(let name):
             return "Tensor '\(name)' does not end in '.weight', so it names no linear module a LoRA adapter can target."
+        case .shapeMismatch(let name, let declared, let loaded):
+            return "The delta of tensor '\(name)' has shape \(loaded), but \(declared) was declared."
         case .lapackFailed(let name, let routine, let info):
             return "LAPACK's \(routine) failed (info \(info)) on tensor '\(name)'."
         }
@@ -146,7 +149,7 @@ public enum LowRank {
                 if method == .randomized, tau < 1,
                    let (rank, sketch) = try RandomizedSVD.certifiedRank(tau: tau, rows: rows, columns: columns,
                                                                         matrix: pointer, total: total) {
-                    return factors(of: sketch, rank: min(rank, maxRank ?? rank), selectedRank: rank, total: total)
+                    return try factors(of: sketch, rank: min(rank, maxRank ?? rank), selectedRank: rank, total: total)
                 }
                 let solver = method == .randomized && tau < 1 ? "exact_fallback" : "exact"
                 // τ = 1 asks for the whole non-zero part, which depends on the tiniest singular values:
@@ -182,11 +185,11 @@ public enum LowRank {
                 let configuration = RandomizedSVD.Configuration.standard
                 let width = rank + configuration.oversampling
                 let limit = min(Int(Double(min(rows, columns)) * configuration.maxColumnsShare), configuration.maxColumns)
-                if method == .randomized, width <= limit {
+                if method == .randomized, width <= limit, GramSVD.isAvailable {
                     let sketch = try RandomizedSVD.makeSketch(rows: rows, columns: columns, matrix: pointer,
                                                               sketchColumns: width, powerIterations: 2,
                                                               seed: RandomizedSVD.Configuration.standard.seed)
-                    return factors(of: try sketch.withVectors(), rank: rank, selectedRank: rank, total: total)
+                    return try factors(of: sketch, rank: rank, selectedRank: rank, total: total)
                 }
                 if let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: pointer) {
                     return try factors(of: spectrum, matrix: pointer, rank: rank, selectedRank: rank, total: total,
@@ -253,38 +256,38 @@ public enum LowRank {
                                     solver: solver, sketchColumns: nil, sketchResidualShare: nil)
     }
 
-    /// Factors of the sketch's rank-k approximation Q·U_B,k·S_k·V_B,kᵀ of M (Δ or Δᵀ).
+    /// Factors of the sketch's rank-k approximation Q·B_k of M (Δ or Δᵀ), B_k = b·a from B's Gram.
     static func factors(of sketch: RandomizedSVD.Sketch, rank k: Int, selectedRank: Int,
-                        total: Double) -> LowRankFactorization {
+                        total: Double) throws -> LowRankFactorization {
         let rows = sketch.rows, columns = sketch.columns
         let tall = max(rows, columns), short = min(rows, columns), l = sketch.sketchColumns
-        // W = Q·U_B[:, :k] (tall × k).
-        let leftOfB = sketch.svd.left.map(Float.init)   // l×l row-major
+        guard k > 0 else { return .zero(rows: rows, columns: columns, total: total) }
+        // B_k = left·right with left (l×k) = U_B·√S and right (k×short) = √S·V_Bᵀ.
+        let (right, left, kept) = try sketch.b.withUnsafeBufferPointer {
+            try GramSVD.factors(sketch.spectrum, matrix: $0.baseAddress!, rank: k)
+        }
+        // W = Q·left (tall × k): M_k = W·right.
         var w = [Float](repeating: 0, count: tall * k)
         sketch.q.withUnsafeBufferPointer { q in
-            leftOfB.withUnsafeBufferPointer { u in
+            left.withUnsafeBufferPointer { u in
                 w.withUnsafeMutableBufferPointer { out in
-                    GEMM.sgemm(m: tall, n: k, k: l, a: q.baseAddress!, lda: l, b: u.baseAddress!, ldb: l,
+                    GEMM.sgemm(m: tall, n: k, k: l, a: q.baseAddress!, lda: l, b: u.baseAddress!, ldb: k,
                                c: out.baseAddress!, ldc: k)
                 }
             }
         }
-        var a = [Float](repeating: 0, count: k * columns)
-        var b = [Float](repeating: 0, count: rows * k)
-        var kept = 0.0
-        let right = sketch.svd.rightTransposed   // l×short
-        for i in 0..<k {
-            let value = sketch.svd.values[i]
-            let root = value.squareRoot()
-            kept += value * value
-            if sketch.transposed {
-                // Δ_k = V_B·S·Wᵀ: B = V_B·sqrt(S) (rows = short), A = sqrt(S)·Wᵀ (columns = tall).
-                for r in 0..<rows { b[r * k + i] = Float(root * right[i * short + r]) }
-                for c in 0..<columns { a[i * columns + c] = Float(root) * w[c * k + i] }
-            } else {
-                for r in 0..<rows { b[r * k + i] = w[r * k + i] * Float(root) }
-                for c in 0..<columns { a[i * columns + c] = Float(root * right[i * short + c]) }
+        var a: [Float], b: [Float]
+        if sketch.transposed {
+            // Δ_k = M_kᵀ = rightᵀ·Wᵀ: B = rightᵀ (rows = short), A = Wᵀ (columns = tall).
+            b = [Float](repeating: 0, count: rows * k)
+            a = [Float](repeating: 0, count: k * columns)
+            for i in 0..<k {
+                for r in 0..<short { b[r * k + i] = right[i * short + r] }
+                for c in 0..<tall { a[i * columns + c] = w[c * k + i] }
             }
+        } else {
+            b = w
+            a = right
         }
         return LowRankFactorization(rows: rows, columns: columns, rank: k, a: a, b: b, totalVariance: total,
                                     explainedVariance: kept / total, selectedRank: selectedRank,

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// For the logical matrix M (R×C, R ≥ C: Δ or Δᵀ, whichever is taller, so the small SVD is of an
 /// l×C matrix), Q (R×l) is an orthonormal basis of M·Ω, refined by power iterations, and
-/// B = QᵀM. With the residual Rs = (I − QQᵀ)M, MᵀM = BᵀB + RsᵀRs, so for every j
+/// B = QᵀM (its spectrum from the Float64 Gram BBᵀ). With the residual Rs = (I − QQᵀ)M, MᵀM = BᵀB + RsᵀRs, so for every j
 ///   σ_i(B) ≤ σ_i(M)   and   Σ_{i≤j} σ_i(M)² ≤ Σ_{i≤j} σ_i(B)² + ‖Rs‖_F²   (Ky Fan),
 /// where ‖Rs‖_F² = T − ‖B‖_F² and T = ‖M‖_F² is summed exactly in Float64. Let k_B be the
 /// smallest k whose captured Σ_{i≤k} σ_i(B)² reaches τ·T. Then the exact rank is ≤ k_B, and it
@@ -32,7 +32,8 @@ enum RandomizedSVD {
         static let standard = Configuration()
     }
 
-    /// One sketch of a matrix: Q and the SVD of B = QᵀM.
+    /// One sketch of a matrix: Q, B = QᵀM, and B's spectrum from its small Float64 Gram matrix
+    /// BBᵀ (l×l, GramSVD), whose eigenvalues are the σ_i(B)² the certificate needs.
     struct Sketch {
         var rows: Int, columns: Int
         /// True when M = Δᵀ (Δ is wider than tall).
@@ -42,20 +43,10 @@ enum RandomizedSVD {
         var q: [Float]
         /// B = QᵀM (l×C, row-major).
         var b: [Float]
-        /// The SVD of B: values always; `left` (l×l) and `rightTransposed` (l×C) only after
-        /// `withVectors()` (the growth attempts need values only).
-        var svd: ThinSVD
+        var spectrum: GramSVD.Spectrum
         /// ‖B‖_F², summed in Float64.
         var captured: Double
-        var squaredValues: [Double] { svd.values.map { $0 * $0 } }
-
-        /// The same sketch with B's singular vectors, for the factors.
-        func withVectors() throws -> Sketch {
-            var copy = self
-            copy.svd = try DenseSVD.decompose(rows: sketchColumns, columns: min(rows, columns),
-                                              matrix: b.map(Double.init))
-            return copy
-        }
+        var squaredValues: [Double] { spectrum.squaredValues }
     }
 
     /// The certified rank for `tau` and the sketch it came from, or nil when no sketch up to the
@@ -63,7 +54,7 @@ enum RandomizedSVD {
     static func certifiedRank(tau: Double, rows: Int, columns: Int, matrix: UnsafePointer<Float>,
                               total: Double, configuration: Configuration = .standard) throws -> (rank: Int, sketch: Sketch)? {
         let limit = min(Int(Double(min(rows, columns)) * configuration.maxColumnsShare), configuration.maxColumns)
-        guard limit >= 1 else { return nil }
+        guard limit >= 1, GramSVD.isAvailable else { return nil }
         var width = min(configuration.initialColumns, limit)
         let margin = configuration.margin * total
         let target = tau * total
@@ -81,7 +72,7 @@ enum RandomizedSVD {
                 cumulative += square
             }
             if let rank = found, cumulative + residual + margin < target {
-                return (rank, try sketch.withVectors())
+                return (rank, sketch)
             }
             if width >= limit { return nil }
             // Give up early (speed only; the exact SVD decides) when even a sketch at the limit could
@@ -126,12 +117,12 @@ enum RandomizedSVD {
         }
         var captured = 0.0
         for value in b { captured += Double(value) * Double(value) }
-        let values = try b.withUnsafeBufferPointer {
-            try DenseSVD.values(rows: l, columns: short, matrix: $0.baseAddress!)
+        let spectrum = try b.withUnsafeBufferPointer {
+            try GramSVD.spectrum(rows: l, columns: short, matrix: $0.baseAddress!)
         }
-        let svd = ThinSVD(values: values, left: [], rightTransposed: [])
+        guard let spectrum else { throw DenseSVD.Failure(routine: "cblas_dsyrk (not found)", info: -1) }
         return Sketch(rows: rows, columns: columns, transposed: transposed, sketchColumns: l,
-                      q: q, b: b, svd: svd, captured: captured)
+                      q: q, b: b, spectrum: spectrum, captured: captured)
     }
 
     /// op(Δ)·X for Δ stored row-major rows×columns, op = transpose when `transposedStorage`;
