@@ -271,7 +271,7 @@ public enum LowRank {
         sketch.q.withUnsafeBufferPointer { q in
             left.withUnsafeBufferPointer { u in
                 w.withUnsafeMutableBufferPointer { out in
-                    GEMM.sgemm(m: tall, n: k, k: l, a: q.baseAddress!, lda: l, b: u.baseAddress!, ldb: k,
+                    GEMM.sgemm(transA: true, m: tall, n: k, k: l, a: q.baseAddress!, lda: tall, b: u.baseAddress!, ldb: k,
                                c: out.baseAddress!, ldc: k)
                 }
             }

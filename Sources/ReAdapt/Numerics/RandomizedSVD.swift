@@ -39,7 +39,7 @@ enum RandomizedSVD {
         /// True when M = Δᵀ (Δ is wider than tall).
         var transposed: Bool
         var sketchColumns: Int
-        /// R×l row-major, orthonormal columns.
+        /// Qᵀ: l × R row-major (Q has orthonormal columns).
         var q: [Float]
         /// B = QᵀM (l×C, row-major).
         var b: [Float]
@@ -87,55 +87,62 @@ enum RandomizedSVD {
         }
     }
 
-    /// Q and the SVD of B = QᵀM for an l-column Gaussian sketch.
+    /// Q and B = QᵀM for an l-column Gaussian sketch.
+    ///
+    /// Every tall sketch matrix is kept transposed (Yᵀ, l × R row-major), which is LAPACK's
+    /// column-major R × l: the QR runs on contiguous columns with no layout conversion, and each
+    /// product is one sgemm against Δ's storage with the right transpose flag.
     static func makeSketch(rows: Int, columns: Int, matrix: UnsafePointer<Float>, sketchColumns l: Int,
                            powerIterations: Int, seed: UInt64) throws -> Sketch {
         let transposed = rows < columns
         let tall = max(rows, columns), short = min(rows, columns)
         precondition(l >= 1 && l <= short, "sketch of \(l) columns for a \(rows)×\(columns) matrix")
         var generator = GaussianGenerator(seed: seed)
-        let omega = (0..<(short * l)).map { _ in generator.next() }
-        var q = multiply(transposedStorage: transposed, matrix, rows: rows, columns: columns,
-                         by: omega, width: l, outputRows: tall)
-        try DenseSVD.orthonormalizeColumns(rows: tall, columns: l, &q)
+        let omegaT = (0..<(l * short)).map { _ in generator.next() }
+        // Yᵀ = Ωᵀ·Mᵀ, then Q: orthonormal columns of Y, stored as Qᵀ.
+        var qT = timesMatrixTransposed(omegaT, width: short, l: l, matrix, rows: rows, columns: columns)
+        try DenseSVD.orthonormalizeColumnMajor(rows: tall, columns: l, &qT)
         for _ in 0..<powerIterations {
-            var z = multiply(transposedStorage: !transposed, matrix, rows: rows, columns: columns,
-                             by: q, width: l, outputRows: short)
-            try DenseSVD.orthonormalizeColumns(rows: short, columns: l, &z)
-            q = multiply(transposedStorage: transposed, matrix, rows: rows, columns: columns,
-                         by: z, width: l, outputRows: tall)
-            try DenseSVD.orthonormalizeColumns(rows: tall, columns: l, &q)
+            // Zᵀ = Qᵀ·M (Z = MᵀQ), orthonormalized; Yᵀ = Zᵀ·Mᵀ, orthonormalized.
+            var zT = timesMatrix(qT, l: l, matrix, rows: rows, columns: columns)
+            try DenseSVD.orthonormalizeColumnMajor(rows: short, columns: l, &zT)
+            qT = timesMatrixTransposed(zT, width: short, l: l, matrix, rows: rows, columns: columns)
+            try DenseSVD.orthonormalizeColumnMajor(rows: tall, columns: l, &qT)
         }
-        // B = QᵀM (l×short): M = Δ gives QᵀΔ, M = Δᵀ gives QᵀΔᵀ.
-        var b = [Float](repeating: 0, count: l * short)
-        q.withUnsafeBufferPointer { qp in
-            b.withUnsafeMutableBufferPointer { bp in
-                GEMM.sgemm(transA: true, transB: transposed, m: l, n: short, k: tall,
-                           a: qp.baseAddress!, lda: l, b: matrix, ldb: columns,
-                           c: bp.baseAddress!, ldc: short)
-            }
-        }
+        let b = timesMatrix(qT, l: l, matrix, rows: rows, columns: columns)   // B = QᵀM, l × short
         var captured = 0.0
         for value in b { captured += Double(value) * Double(value) }
         let spectrum = try b.withUnsafeBufferPointer {
             try GramSVD.spectrum(rows: l, columns: short, matrix: $0.baseAddress!)
         }
         guard let spectrum else { throw DenseSVD.Failure(routine: "cblas_dsyrk (not found)", info: -1) }
-        return Sketch(rows: rows, columns: columns, transposed: transposed, sketchColumns: l,
-                      q: q, b: b, spectrum: spectrum, captured: captured)
+        return Sketch(rows: rows, columns: columns, transposed: rows < columns, sketchColumns: l,
+                      q: qT, b: b, spectrum: spectrum, captured: captured)
     }
 
-    /// op(Δ)·X for Δ stored row-major rows×columns, op = transpose when `transposedStorage`;
-    /// X is row-major with `width` columns, the result has `outputRows` rows.
-    private static func multiply(transposedStorage: Bool, _ matrix: UnsafePointer<Float>, rows: Int, columns: Int,
-                                 by x: [Float], width: Int, outputRows: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: outputRows * width)
-        let inner = transposedStorage ? rows : columns
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                GEMM.sgemm(transA: transposedStorage, m: outputRows, n: width, k: inner,
-                           a: matrix, lda: columns, b: xp.baseAddress!, ldb: width,
-                           c: op.baseAddress!, ldc: width)
+    /// Xᵀ·M for Xᵀ (l × R row-major, R = the taller side), M = Δ or Δᵀ (R × C): l × C row-major.
+    private static func timesMatrix(_ xT: [Float], l: Int, _ matrix: UnsafePointer<Float>,
+                                    rows: Int, columns: Int) -> [Float] {
+        let tall = max(rows, columns), short = min(rows, columns)
+        var out = [Float](repeating: 0, count: l * short)
+        xT.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in
+                GEMM.sgemm(transB: rows < columns, m: l, n: short, k: tall, a: x.baseAddress!, lda: tall,
+                           b: matrix, ldb: columns, c: o.baseAddress!, ldc: short)
+            }
+        }
+        return out
+    }
+
+    /// Xᵀ·Mᵀ for Xᵀ (l × C row-major): l × R row-major, i.e. (M·X)ᵀ.
+    private static func timesMatrixTransposed(_ xT: [Float], width: Int, l: Int, _ matrix: UnsafePointer<Float>,
+                                              rows: Int, columns: Int) -> [Float] {
+        let tall = max(rows, columns)
+        var out = [Float](repeating: 0, count: l * tall)
+        xT.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { o in
+                GEMM.sgemm(transB: rows >= columns, m: l, n: tall, k: width, a: x.baseAddress!, lda: width,
+                           b: matrix, ldb: columns, c: o.baseAddress!, ldc: tall)
             }
         }
         return out

@@ -62,17 +62,15 @@ enum DenseSVD {
         }
     }
 
-    /// Replaces the row-major m×l matrix `y` (m ≥ l) by an m×l matrix with orthonormal columns
-    /// spanning the same space (blocked Householder QR, sgeqrf + sorgqr). LAPACKE transposes the
-    /// row-major input to column-major first: QR then walks contiguous columns, several times
-    /// faster than the LQ of the transposed view, whose reflectors run along strided rows.
-    static func orthonormalizeColumns(rows: Int, columns: Int, _ y: inout [Float]) throws {
+    /// Replaces `y`, a `rows` × `columns` matrix (rows ≥ columns) in LAPACK's column-major layout
+    /// (its transpose stored row-major), by one with orthonormal columns spanning the same space:
+    /// blocked Householder QR (sgeqrf + sorgqr) on contiguous columns, no layout conversion.
+    static func orthonormalizeColumnMajor(rows: Int, columns: Int, _ y: inout [Float]) throws {
         try lapackSingleThreaded {
             var tau = [Float](repeating: 0, count: columns)
-            var info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(rows), Int32(columns), &y, Int32(columns), &tau)
+            var info = LAPACKE_sgeqrf(LAPACK_COL_MAJOR, Int32(rows), Int32(columns), &y, Int32(rows), &tau)
             guard info == 0 else { throw Failure(routine: "sgeqrf", info: info) }
-            info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, Int32(rows), Int32(columns), Int32(columns),
-                                  &y, Int32(columns), &tau)
+            info = LAPACKE_sorgqr(LAPACK_COL_MAJOR, Int32(rows), Int32(columns), Int32(columns), &y, Int32(rows), &tau)
             guard info == 0 else { throw Failure(routine: "sorgqr", info: info) }
         }
     }
@@ -88,6 +86,8 @@ enum DenseSVD {
     /// oneDNN's OpenMP team on the same cores between the SVDs and the large products, and the
     /// factorizations here are small; one thread is what the benchmark measured best.
     private static let singleThreaded: Void = {
+        // LAPACKE scans every input for NaN; LowRank has already refused non-finite deltas.
+        LAPACKE_set_nancheck(0)
         typealias SetThreads = @convention(c) (Int32) -> Void
         if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "openblas_set_num_threads") {
             unsafeBitCast(symbol, to: SetThreads.self)(1)
