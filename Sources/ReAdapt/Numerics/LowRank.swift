@@ -212,13 +212,23 @@ public enum LowRank {
     }
 
     /// ‖matrix‖_F² summed in Float64 (exact products, so only the additions round), refusing
-    /// NaN and infinities.
+    /// NaN and infinities. A Float's square never overflows a Double, so the sum is finite exactly
+    /// when every value is, and the loop needs no per-element test (it vectorizes).
     static func squaredNorm(_ matrix: Tensor, name: String) throws -> Double {
-        var total = 0.0
-        for value in matrix.scalars {
-            guard value.isFinite else { throw LowRankError.nonFinite(name: name) }
-            total += Double(value) * Double(value)
+        let total = matrix.scalars.withUnsafeBufferPointer { values -> Double in
+            var partial = (0.0, 0.0, 0.0, 0.0)
+            let count = values.count, blocked = count & ~3
+            var i = 0
+            while i < blocked {
+                let a = Double(values[i]), b = Double(values[i + 1])
+                let c = Double(values[i + 2]), d = Double(values[i + 3])
+                partial.0 += a * a; partial.1 += b * b; partial.2 += c * c; partial.3 += d * d
+                i += 4
+            }
+            while i < count { partial.0 += Double(values[i]) * Double(values[i]); i += 1 }
+            return (partial.0 + partial.1) + (partial.2 + partial.3)
         }
+        guard total.isFinite else { throw LowRankError.nonFinite(name: name) }
         return total
     }
 
