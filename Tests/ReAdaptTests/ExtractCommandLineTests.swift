@@ -71,8 +71,6 @@ extension CommandLineTests {
     }
 
     func testExtractLoREThroughTheCommandLine() throws {
-        try XCTSkipIf(LowRank.rank(forExplainedVariance: 1, squaredSingularValues: [1]) == 0,
-                      "LowRank is the integration stub (lore branch not merged)")
         let output = try scratchDirectory().appendingPathComponent("lore").path
         let outcome = try readapt(["extract", "--base", ExtractTests.path("untied/base"), "--instruct",
                                    ExtractTests.path("untied/instruct"), "--output", output, "--rank-budget", "0.1",

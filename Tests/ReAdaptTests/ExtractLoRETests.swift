@@ -3,15 +3,10 @@ import XCTest
 @testable import ReAdapt
 
 /// `extract --lore` end to end: the wiring around `LoREExtraction.write` (which the lore branch
-/// implements and tests). Skipped while LowRank is the integration stub.
+/// implements and tests).
 final class ExtractLoRETests: XCTestCase {
-    func skipIfStub() throws {
-        try XCTSkipIf(LowRank.rank(forExplainedVariance: 1, squaredSingularValues: [1]) == 0,
-                      "LowRank is the integration stub (lore branch not merged)")
-    }
 
     func testLoREAtTauHalfChoosesNumpysRanksAndKeepsTheRestDense() throws {
-        try skipIfStub()
         let pair = try ModelPair(basePath: ExtractTests.path("untied/base"), instructPath: ExtractTests.path("vocab/instruct"))
         let output = try SafetensorsFixtures.temporaryDirectory(self).appendingPathComponent("lore")
         for method in SVDMethod.allCases {

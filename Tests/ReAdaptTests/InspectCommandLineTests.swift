@@ -40,8 +40,6 @@ extension CommandLineTests {
         XCTAssertEqual((listing["metadata"] as? [String: Any])?["kind"] as? String, "dense")
         XCTAssertNil(listing["spectrum"])
 
-        try XCTSkipIf(LowRank.rank(forExplainedVariance: 1, squaredSingularValues: [1]) == 0,
-                      "LowRank is the integration stub (lore branch not merged)")
         let plot = scratch.appendingPathComponent("figures.svg").path
         let full = try inspectJSON([delta, "--plot", plot, "--taus", "0.5,0.9"])
         let spectrum = try XCTUnwrap(full["spectrum"] as? [String: Any])

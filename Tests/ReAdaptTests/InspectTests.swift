@@ -23,12 +23,6 @@ final class InspectTests: XCTestCase {
         return (matrices, spectra)
     }
 
-    /// The LoRE functions (LowRank.*) are integration stubs until the lore branch is merged; the
-    /// stub's rank is 0 for any input. (Not `LowRankError.notImplemented`: the real enum drops it.)
-    func skipIfLowRankIsAStub() throws {
-        try XCTSkipIf(LowRank.rank(forExplainedVariance: 1, squaredSingularValues: [1]) == 0,
-                      "LowRank.rank is the integration stub (lore branch not merged)")
-    }
 
     func testModelCountsPerGroup() throws {
         let inspection = try Inspection(path: ExtractTests.path("untied/base"))
@@ -99,7 +93,6 @@ final class InspectTests: XCTestCase {
     }
 
     func testTauTableShareCurveAndBudgetEqualNumpy() throws {
-        try skipIfLowRankIsAStub()
         let (matrices, spectra) = try Self.fixtureSpectra()
         let analysis = SpectrumAnalysis(matrices: matrices, taus: [0.25, 0.5, 0.75, 0.9])
         XCTAssertEqual(analysis.parametersFull, spectra["parameters_full"] as? Int)
@@ -123,7 +116,6 @@ final class InspectTests: XCTestCase {
     }
 
     func testSpectraOfAnExtractedDeltaEqualNumpy() throws {
-        try skipIfLowRankIsAStub()
         let output = try SafetensorsFixtures.temporaryDirectory(self).appendingPathComponent("delta")
         let pair = try ModelPair(basePath: ExtractTests.path("untied/base"), instructPath: ExtractTests.path("untied/instruct"))
         _ = try DeltaExtractor.writeDense(pair, to: output, options: .init())
