@@ -48,7 +48,7 @@ struct ExtractCommand: ParsableCommand {
     var dtype: String?
 
     @Option(name: .long, help: ArgumentHelp("Largest shard: bytes or a number with KB/MB/GB/KiB/MiB/GiB.", valueName: "size"))
-    var maxShardSize: String = "5GB"
+    var maxShardSize: String = defaultMaxShardSize
 
     @Flag(name: .long, help: "Replace an existing --output.")
     var force = false

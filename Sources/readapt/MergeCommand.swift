@@ -40,7 +40,7 @@ struct MergeCommand: ParsableCommand {
     var tokenizerFrom: String?
 
     @Option(name: .long, help: "Largest shard, e.g. 5GB (10^9 bytes), 500MB, 2GiB (2^30) or a byte count; the default is transformers' own.")
-    var maxShardSize = "50GB"
+    var maxShardSize = defaultMaxShardSize
 
     @Flag(name: .long, help: "Replace an existing --output.")
     var force = false
@@ -82,20 +82,4 @@ struct MergeCommand: ParsableCommand {
                                     summary.seconds, Double(summary.bytes) / 1e6 / max(summary.seconds, 1e-9)))
         if json { try printJSON(summary) }
     }
-}
-
-/// "5GB" (10^9), "2GiB" (2^30), "500MB", "100KB", "123" (bytes); nil if malformed or not positive.
-private func parseByteSize(_ text: String) -> Int? {
-    let units: [(String, Double)] = [("KIB", 1024), ("MIB", 1_048_576), ("GIB", 1_073_741_824), ("TIB", 1_099_511_627_776),
-                                     ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1)]
-    let upper = text.trimmingCharacters(in: .whitespaces).uppercased()
-    var number = upper, factor = 1.0
-    for (suffix, value) in units where upper.hasSuffix(suffix) {
-        number = String(upper.dropLast(suffix.count)).trimmingCharacters(in: .whitespaces)
-        factor = value
-        break
-    }
-    guard let value = Double(number), value.isFinite, value > 0, value * factor < 9e18 else { return nil }
-    let bytes = Int(value * factor)
-    return bytes > 0 ? bytes : nil
 }

@@ -21,18 +21,8 @@ public struct DeltaExtractionOptions: Sendable {
     /// Parses a size the way transformers' `max_shard_size` reads it: a byte count, or a number
     /// with KB/MB/GB (powers of 1000) or KiB/MiB/GiB (powers of 1024), case-insensitive.
     public static func parseByteSize(_ text: String) throws -> Int {
-        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("tib", 1_099_511_627_776),
-                                         ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12), ("b", 1)]
-        var number = trimmed, factor = 1.0
-        if let unit = units.first(where: { trimmed.hasSuffix($0.0) }) {
-            number = String(trimmed.dropLast(unit.0.count)).trimmingCharacters(in: .whitespaces)
-            factor = unit.1
-        }
-        guard let value = Double(number), value.isFinite, value * factor >= 1, value * factor < 9e18 else {
-            throw DeltaExtractionError.invalidSize(text)
-        }
-        return Int(value * factor)
+        guard let bytes = ReAdapt.parseByteSize(text) else { throw DeltaExtractionError.invalidSize(text) }
+        return bytes
     }
 }
 
