@@ -11,7 +11,7 @@ public struct DeltaExtractionOptions: Sendable {
     public var replace: Bool
 
     public init(groups: [TensorGroup] = TensorGroup.allCases, dtype: DType? = nil,
-                maxShardSize: Int = 5_000_000_000, replace: Bool = false) {
+                maxShardSize: Int = 50_000_000_000, replace: Bool = false) {
         self.groups = groups
         self.dtype = dtype
         self.maxShardSize = maxShardSize
