@@ -58,6 +58,9 @@ public struct LowRankFactorization: Sendable {
     /// (‖Δ‖_F² − ‖QᵀΔ‖_F²) / ‖Δ‖_F²: the variance outside the sketch. By Ky Fan the factors keep
     /// at least the optimal Σ_{i≤k} s_i²/‖Δ‖_F² minus this share (nil for the exact SVD).
     public var sketchResidualShare: Double?
+    /// True when the exact path's Float32 Gram could not certify the rank and the matrix was
+    /// recomputed in Float64 (Float32Gram); false for every other path.
+    public var float64Fallback = false
 
     public var rankCapped: Bool { rank < selectedRank }
 }
@@ -152,12 +155,30 @@ public enum LowRank {
                     return try factors(of: sketch, rank: min(rank, maxRank ?? rank), selectedRank: rank, total: total)
                 }
                 let solver = method == .randomized && tau < 1 ? "exact_fallback" : "exact"
+                // Float32 Gram first: its rank is certified equal to the exact one (Float32Gram), else
+                // the Float64 Gram below decides.
+                var float32Failed = false
+                if tau < 1, ProcessInfo.processInfo.environment["READAPT_F64"] == nil {
+                    let spectrum = try Float32Gram.spectrum(rows: rows, columns: columns, matrix: pointer)
+                    if let selected = Float32Gram.certifiedRank(spectrum, tau: tau, total: total) {
+                        let k = min(selected, maxRank ?? selected)
+                        guard k > 0 else { return .zero(rows: rows, columns: columns, total: total) }
+                        let (a, b, kept) = try Float32Gram.factors(spectrum, matrix: pointer, rank: k)
+                        return LowRankFactorization(rows: rows, columns: columns, rank: k, a: a, b: b,
+                                                    totalVariance: total, explainedVariance: kept / total,
+                                                    selectedRank: selected, solver: solver, sketchColumns: nil,
+                                                    sketchResidualShare: nil)
+                    }
+                    float32Failed = true
+                }
                 // τ = 1 asks for the whole non-zero part, which depends on the tiniest singular values:
                 // the Gram's rounding floor (~1e-13·s₁²) would count zero directions, dgesdd does not.
                 if tau < 1, let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: pointer) {
                     let selected = rank(forExplainedVariance: tau, squaredSingularValues: spectrum.squaredValues)
-                    return try factors(of: spectrum, matrix: pointer, rank: min(selected, maxRank ?? selected),
-                                       selectedRank: selected, total: total, solver: solver)
+                    var result = try factors(of: spectrum, matrix: pointer, rank: min(selected, maxRank ?? selected),
+                                             selectedRank: selected, total: total, solver: solver)
+                    result.float64Fallback = float32Failed
+                    return result
                 }
                 let svd = try DenseSVD.decompose(rows: rows, columns: columns, matrix: pointer)
                 let squares = svd.values.map { $0 * $0 }
