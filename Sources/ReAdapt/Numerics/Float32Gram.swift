@@ -122,15 +122,12 @@ enum Float32Gram {
     /// The rank of the rule at `tau` if the certificate above proves it equals the exact one,
     /// else nil. `total` is ‖Δ‖_F² summed in Float64.
     static func certifiedRank(_ spectrum: Spectrum, tau: Double, total: Double) -> Int? {
-        let u = 0x1p-24, c = spectrum.values.count
-        let h = Double(spectrum.depth)
-        let gramError = h * u / (1 - h * u) * total
-        let solverShare = Double(c) * u
+        guard total > 0 else { return 0 }   // a zero matrix: rank 0, as the exact rule
+        let c = spectrum.values.count
+        let perturbation = perturbationBound(spectrum, total: total)
         let computedNorm = spectrum.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        let solverError = solverShare * computedNorm / (1 - solverShare)
-        let perturbation = gramError + solverError
         // Float64 rounding of T (≤ rows·columns additions) and of the partial sums (≤ C).
-        let slack = Double(spectrum.rows * spectrum.columns + c + 2) * 0x1p-53 * 2 * (total + computedNorm * Double(c).squareRoot())
+        let slack = Double(spectrum.rows * spectrum.columns + c + 2) * 0x1p-52 * (total + computedNorm * Double(c).squareRoot())
         let target = tau * total
         var previous = 0.0, cumulative = 0.0
         for j in 1...c {
@@ -144,34 +141,108 @@ enum Float32Gram {
         return nil
     }
 
-    /// LoRA factors at rank k from the top-k eigenvectors (sstemr on the tridiagonal matrix,
-    /// back through the reflectors with sormtr), projected as in GramSVD.project.
+    /// Extra Float32 eigenvectors around the cut that the Float64 refinement may rotate in.
+    static let refinementExtra = 16
+
+    private typealias Dgemm = @convention(c) (Int32, Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
+                                              Int32, UnsafePointer<Double>, Int32, Double,
+                                              UnsafeMutablePointer<Double>, Int32) -> Void
+    private static let dgemm: Dgemm? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_dgemm") else { return nil }
+        return unsafeBitCast(symbol, to: Dgemm.self)
+    }()
+
+    /// Whether the factors at rank k are cheaper here than on the Float64 path: the refinement's
+    /// Float64 product Δ·Q costs 2·R·C·p flops against the Float64 Gram's R·C², so it pays while
+    /// p = k + 16 stays under a third of C.
+    static func refinesCheaply(_ spectrum: Spectrum, rank k: Int) -> Bool {
+        let c = min(spectrum.rows, spectrum.columns)
+        return dgemm != nil && GramSVD.dsyrk != nil && 3 * (k + refinementExtra) <= c
+    }
+
+    /// ‖E + F‖_F (certificate steps 1 and 2): every partial sum of the computed eigenvalues is
+    /// within √j times this of the exact one.
+    static func perturbationBound(_ spectrum: Spectrum, total: Double) -> Double {
+        let u = 0x1p-24, h = Double(spectrum.depth), c = Double(spectrum.values.count)
+        let gramError = h * u / (1 - h * u) * total
+        let computedNorm = spectrum.values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let solverError = c * u * computedNorm / (1 - c * u)
+        return gramError + solverError
+    }
+
+    /// LoRA factors at rank k. Float32 eigenvectors are only accurate to ~u·λ₁/(λ_k − λ_{k+1}),
+    /// too coarse for factors that must match a Float64 SVD, so they only seed a Float64
+    /// Rayleigh–Ritz step: Q = orth(top p = k + 16 Float32 vectors) (dgeqrf/dorgqr), W = Δ·Q in
+    /// Float64, the top k eigenvectors Y of WᵀW (p × p, dsyevd), V_k = Q·Y. Rounding then only
+    /// tilts the subspace out of span(Q), which the 16 extra directions keep small; B·A is exactly
+    /// Δ projected on span(V_k), as on the Float64 path. Callers check `refinesCheaply` first.
     static func factors(_ spectrum: Spectrum, matrix: UnsafePointer<Float>, rank k: Int) throws
         -> (a: [Float], b: [Float], kept: Double) {
+        guard let dgemm, let dsyrk = GramSVD.dsyrk else { throw DenseSVD.Failure(routine: "cblas_dgemm (not found)", info: -1) }
         let rows = spectrum.rows, columns = spectrum.columns, c = min(rows, columns)
+        let p = min(c, k + refinementExtra)
         var diagonal = spectrum.diagonal, offDiagonal = spectrum.offDiagonal
-        var vectors = [Float](repeating: 0, count: c * k)   // column-major c×k
+        var vectors = [Float](repeating: 0, count: c * p)   // column-major c×p
         var values = [Float](repeating: 0, count: c)
-        var support = [Int32](repeating: 0, count: 2 * max(k, 1))
+        var support = [Int32](repeating: 0, count: 2 * p)
         var found: Int32 = 0
         var tryAccurate: Int32 = 1
         var info = DenseSVD.lapackSingleThreaded {
             LAPACKE_sstemr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(c),
-                           &diagonal, &offDiagonal, 0, 0, Int32(c - k + 1), Int32(c), &found, &values,
-                           &vectors, Int32(c), Int32(k), &support, &tryAccurate)
+                           &diagonal, &offDiagonal, 0, 0, Int32(c - p + 1), Int32(c), &found, &values,
+                           &vectors, Int32(c), Int32(p), &support, &tryAccurate)
         }
-        guard info == 0, Int(found) == k else { throw DenseSVD.Failure(routine: "sstemr", info: info) }
+        guard info == 0, Int(found) == p else { throw DenseSVD.Failure(routine: "sstemr", info: info) }
         var reduced = spectrum.reduced, tau = spectrum.tau
         info = DenseSVD.lapackSingleThreaded {
             LAPACKE_sormtr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")),
-                           Int32(c), Int32(k), &reduced, Int32(c), &tau, &vectors, Int32(c))
+                           Int32(c), Int32(p), &reduced, Int32(c), &tau, &vectors, Int32(c))
         }
         guard info == 0 else { throw DenseSVD.Failure(routine: "sormtr", info: info) }
-        // Largest first (sstemr returns ascending eigenvalues): row j of `top` is the j-th vector.
+        // Q: orthonormal basis of the p vectors in Float64 (column-major c×p = row-major Qᵀ, p×c).
+        var q = vectors.map(Double.init)
+        var reflectors = [Double](repeating: 0, count: p)
+        info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dgeqrf(LAPACK_COL_MAJOR, Int32(c), Int32(p), &q, Int32(c), &reflectors)
+        }
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dgeqrf", info: info) }
+        info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dorgqr(LAPACK_COL_MAJOR, Int32(c), Int32(p), Int32(p), &q, Int32(c), &reflectors)
+        }
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dorgqr", info: info) }
+        // W = Δ·Q (rows × p) for right vectors, Wᵀ = Qᵀ·Δ (p × columns) for left ones; H = WᵀW.
+        let wide = DenseSVD.widen(matrix, count: rows * columns)
+        let transposed = rows < columns
+        var w = [Double](repeating: 0, count: transposed ? p * columns : rows * p)
+        var h = [Double](repeating: 0, count: p * p)
+        DenseSVD.lapackSingleThreaded {
+            // CBLAS: 101 row-major, 111 no-trans, 112 trans, 121 upper.
+            if transposed {
+                dgemm(101, 111, 111, Int32(p), Int32(columns), Int32(rows), 1, q, Int32(c), wide, Int32(columns),
+                      0, &w, Int32(columns))
+                dsyrk(101, 121, 111, Int32(p), Int32(columns), 1, w, Int32(columns), 0, &h, Int32(p))
+            } else {
+                dgemm(101, 111, 112, Int32(rows), Int32(p), Int32(columns), 1, wide, Int32(columns), q, Int32(c),
+                      0, &w, Int32(p))
+                dsyrk(101, 121, 112, Int32(p), Int32(rows), 1, w, Int32(p), 0, &h, Int32(p))
+            }
+        }
+        var ritzValues = [Double](repeating: 0, count: p)
+        info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(p), &h, Int32(p),
+                           &ritzValues)
+        }
+        guard info == 0 else { throw DenseSVD.Failure(routine: "dsyevd", info: info) }
+        // V_k = Q·Y_k, largest first: row j of `top` = Σ_i Y[i, p−1−j]·Qᵀ[i, :].
         var top = [Float](repeating: 0, count: k * c)
+        var row = [Double](repeating: 0, count: c)
         for j in 0..<k {
-            let source = (k - 1 - j) * c
-            for i in 0..<c { top[j * c + i] = vectors[source + i] }
+            for x in 0..<c { row[x] = 0 }
+            for i in 0..<p {
+                let weight = h[i * p + (p - 1 - j)]
+                for x in 0..<c { row[x] += weight * q[i * c + x] }
+            }
+            for x in 0..<c { top[j * c + x] = Float(row[x]) }
         }
         return GramSVD.project(matrix, rows: rows, columns: columns, onto: top, rank: k)
     }

@@ -17,12 +17,12 @@ import Glibc
 /// (dsytrd) gives all eigenvalues (dsterf) and the top-k vectors (dstemr + dormtr); the factors are built as Δ·V (or Uᵀ·Δ), so B·A is exactly Δ projected on the top-k
 /// singular subspace even where close eigenvalues mix individual vectors.
 enum GramSVD {
-    private typealias Dsyrk = @convention(c) (Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
+    typealias Dsyrk = @convention(c) (Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
                                               Int32, Double, UnsafeMutablePointer<Double>, Int32) -> Void
 
     /// cblas_dsyrk from the BLAS that Debian's LAPACK loads (OpenBLAS); nil if absent, in which
     /// case callers use dgesdd.
-    private static let dsyrk: Dsyrk? = {
+    static let dsyrk: Dsyrk? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_dsyrk") else { return nil }
         return unsafeBitCast(symbol, to: Dsyrk.self)
     }()

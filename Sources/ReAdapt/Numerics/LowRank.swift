@@ -160,7 +160,8 @@ public enum LowRank {
                 var float32Failed = false
                 if tau < 1, ProcessInfo.processInfo.environment["READAPT_F64"] == nil {
                     let spectrum = try Float32Gram.spectrum(rows: rows, columns: columns, matrix: pointer)
-                    if let selected = Float32Gram.certifiedRank(spectrum, tau: tau, total: total) {
+                    if let selected = Float32Gram.certifiedRank(spectrum, tau: tau, total: total),
+                       Float32Gram.refinesCheaply(spectrum, rank: min(selected, maxRank ?? selected)) {
                         let k = min(selected, maxRank ?? selected)
                         guard k > 0 else { return .zero(rows: rows, columns: columns, total: total) }
                         let (a, b, kept) = try Float32Gram.factors(spectrum, matrix: pointer, rank: k)
