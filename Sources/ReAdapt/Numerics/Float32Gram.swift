@@ -31,12 +31,12 @@ import Foundation
 enum Float32Gram {
     /// Inner terms per accumulated Gram product (b above).
     static let blockLength = 128
-    /// Gram column blocks this wide or wider are split so only the lower block triangle is formed.
+    /// Gram column blocks this wide or wider are split so only the upper block triangle is formed.
     static let columnBlock = 192
 
     struct Spectrum {
         var rows: Int, columns: Int
-        /// The reduced Gram matrix (ssytrd reflectors, column-major upper = row-major lower).
+        /// The reduced Gram matrix (ssytrd reflectors, column-major lower = row-major upper).
         var reduced: [Float]
         var tau: [Float]
         var diagonal: [Float]
@@ -62,7 +62,7 @@ enum Float32Gram {
             func product(into g: UnsafeMutableBufferPointer<Float>) {
                 for bi in 0..<blocks {
                     let i0 = bi * width, ni = min(width, c - i0)
-                    for bj in 0...bi {
+                    for bj in bi..<blocks {
                         let j0 = bj * width, nj = min(width, c - j0)
                         if rows >= columns {
                             // [I, J] = Δ[R, I]ᵀ · Δ[R, J]
@@ -94,7 +94,7 @@ enum Float32Gram {
                             let i0 = bi * width, end = min(i0 + width, c)
                             for r in i0..<end {
                                 let row = r * c
-                                for x in 0..<end { g[row + x] += p[row + x] }
+                                for x in i0..<c { g[row + x] += p[row + x] }
                             }
                         }
                     }
@@ -106,9 +106,9 @@ enum Float32Gram {
         var diagonal = [Float](repeating: 0, count: c)
         var offDiagonal = [Float](repeating: 0, count: c)   // c - 1 used; sstemr wants c
         var tau = [Float](repeating: 0, count: max(c - 1, 1))
-        // Row-major lower triangle = column-major upper ('U').
+        // Row-major upper triangle = column-major lower ('L').
         var info = DenseSVD.lapackSingleThreaded {
-            LAPACKE_ssytrd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "U")), Int32(c), &gram, Int32(c),
+            LAPACKE_ssytrd(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int32(c), &gram, Int32(c),
                            &diagonal, &offDiagonal, &tau)
         }
         guard info == 0 else { throw DenseSVD.Failure(routine: "ssytrd", info: info) }
@@ -160,6 +160,33 @@ enum Float32Gram {
         return dgemm != nil && GramSVD.dsyrk != nil && 3 * (k + refinementExtra) <= c
     }
 
+    /// The top `count` eigenvectors of the tridiagonal matrix, ascending, column-major: inverse
+    /// iteration (sstein) at the eigenvalues ssterf already found, or MRRR (sstemr, which
+    /// recomputes them by bisection, 2× slower here) if inverse iteration does not converge.
+    static func tridiagonalVectors(_ spectrum: Spectrum, count p: Int, into vectors: inout [Float]) throws {
+        let c = spectrum.diagonal.count
+        var diagonal = spectrum.diagonal, offDiagonal = spectrum.offDiagonal
+        var wanted = (0..<p).map { Float(spectrum.values[p - 1 - $0]) }
+        var blocks = [Int32](repeating: 1, count: p), splits = [Int32](repeating: 0, count: c)
+        splits[0] = Int32(c)
+        var failures = [Int32](repeating: 0, count: p)
+        let info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_sstein(LAPACK_COL_MAJOR, Int32(c), &diagonal, &offDiagonal, Int32(p), &wanted, &blocks, &splits,
+                           &vectors, Int32(c), &failures)
+        }
+        if info == 0 { return }
+        var values = [Float](repeating: 0, count: c)
+        var support = [Int32](repeating: 0, count: 2 * p)
+        var found: Int32 = 0
+        var tryAccurate: Int32 = 1
+        let mrrr = DenseSVD.lapackSingleThreaded {
+            LAPACKE_sstemr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(c),
+                           &diagonal, &offDiagonal, 0, 0, Int32(c - p + 1), Int32(c), &found, &values,
+                           &vectors, Int32(c), Int32(p), &support, &tryAccurate)
+        }
+        guard mrrr == 0, Int(found) == p else { throw DenseSVD.Failure(routine: "sstemr", info: mrrr) }
+    }
+
     /// ‖E + F‖_F (certificate steps 1 and 2): every partial sum of the computed eigenvalues is
     /// within √j times this of the exact one.
     static func perturbationBound(_ spectrum: Spectrum, total: Double) -> Double {
@@ -181,21 +208,11 @@ enum Float32Gram {
         guard let dgemm, let dsyrk = GramSVD.dsyrk else { throw DenseSVD.Failure(routine: "cblas_dgemm (not found)", info: -1) }
         let rows = spectrum.rows, columns = spectrum.columns, c = min(rows, columns)
         let p = min(c, k + refinementExtra)
-        var diagonal = spectrum.diagonal, offDiagonal = spectrum.offDiagonal
-        var vectors = [Float](repeating: 0, count: c * p)   // column-major c×p
-        var values = [Float](repeating: 0, count: c)
-        var support = [Int32](repeating: 0, count: 2 * p)
-        var found: Int32 = 0
-        var tryAccurate: Int32 = 1
-        var info = DenseSVD.lapackSingleThreaded {
-            LAPACKE_sstemr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(c),
-                           &diagonal, &offDiagonal, 0, 0, Int32(c - p + 1), Int32(c), &found, &values,
-                           &vectors, Int32(c), Int32(p), &support, &tryAccurate)
-        }
-        guard info == 0, Int(found) == p else { throw DenseSVD.Failure(routine: "sstemr", info: info) }
+        var vectors = [Float](repeating: 0, count: c * p)   // column-major c×p, ascending values
+        try tridiagonalVectors(spectrum, count: p, into: &vectors)
         var reduced = spectrum.reduced, tau = spectrum.tau
-        info = DenseSVD.lapackSingleThreaded {
-            LAPACKE_sormtr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "U")), Int8(UInt8(ascii: "N")),
+        var info = DenseSVD.lapackSingleThreaded {
+            LAPACKE_sormtr(LAPACK_COL_MAJOR, Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "L")), Int8(UInt8(ascii: "N")),
                            Int32(c), Int32(p), &reduced, Int32(c), &tau, &vectors, Int32(c))
         }
         guard info == 0 else { throw DenseSVD.Failure(routine: "sormtr", info: info) }
