@@ -98,7 +98,7 @@ struct BenchLoRE: ParsableCommand {
                         }
                         ranks[name] = factors.rank
                         roundSolvers[factors.solver, default: 0] += 1
-                        if factors.float64Fallback { roundSolvers["float64_fallback", default: 0] += 1 }
+                        if let precision = factors.exactPrecision { roundSolvers[precision, default: 0] += 1 }
                         kept += factors.rank * (factors.rows + factors.columns)
                         full += factors.rows * factors.columns
                     })

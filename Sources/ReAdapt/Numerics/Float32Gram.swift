@@ -250,17 +250,16 @@ enum Float32Gram {
                            &ritzValues)
         }
         guard info == 0 else { throw DenseSVD.Failure(routine: "dsyevd", info: info) }
-        // V_k = Q·Y_k, largest first: row j of `top` = Σ_i Y[i, p−1−j]·Qᵀ[i, :].
-        var top = [Float](repeating: 0, count: k * c)
-        var row = [Double](repeating: 0, count: c)
+        // V_kᵀ = Y_kᵀ·Qᵀ (k × c), largest first: row j of Y_kᵀ is eigenvector p − 1 − j of H.
+        var ritzVectors = [Double](repeating: 0, count: k * p)
         for j in 0..<k {
-            for x in 0..<c { row[x] = 0 }
-            for i in 0..<p {
-                let weight = h[i * p + (p - 1 - j)]
-                for x in 0..<c { row[x] += weight * q[i * c + x] }
-            }
-            for x in 0..<c { top[j * c + x] = Float(row[x]) }
+            for i in 0..<p { ritzVectors[j * p + i] = h[i * p + (p - 1 - j)] }
         }
+        var rotated = [Double](repeating: 0, count: k * c)
+        DenseSVD.lapackSingleThreaded {
+            dgemm(101, 111, 111, Int32(k), Int32(c), Int32(p), 1, ritzVectors, Int32(p), q, Int32(c), 0, &rotated, Int32(c))
+        }
+        let top = rotated.map(Float.init)
         return GramSVD.project(matrix, rows: rows, columns: columns, onto: top, rank: k)
     }
 }
