@@ -111,7 +111,7 @@ public enum LoREExtraction {
     /// `loadDelta(name)` returns instruct - base for a tensor; it may be called more than once
     /// per name (a parameter budget needs every spectrum before any rank is chosen).
     ///
-    /// Memory stays at one delta plus its factors: factors go to a scratch file in `directory`
+    /// Memory stays at a few deltas (one per core plus one, OrderedPipeline) and their factors: factors go to a scratch file in `directory`
     /// until the largest rank (the adapter's global alpha, which B is scaled by) is known.
     public static func write(linear: [TensorInfo], dense: [TensorInfo],
                              loadDelta: (String) throws -> Tensor,

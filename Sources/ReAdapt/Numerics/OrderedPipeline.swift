@@ -5,8 +5,8 @@ import Foundation
 /// caller, one at a time, in index order (so file reads and output writes stay sequential and
 /// deterministic); `work(input)` runs on up to `workers` threads at once.
 ///
-/// Memory stays bounded: at most `window` (2 × workers) jobs are loaded but not yet consumed, so a
-/// slow job holds back at most that many finished outputs. Each worker's matrix products are
+/// Memory stays bounded: at most workers + 1 jobs are loaded but not yet consumed (one input
+/// waits while every worker is busy), so a slow job holds back at most that many outputs. Each worker's matrix products are
 /// capped at `threadsPerWorker` threads (GEMM.threadLimit), so workers do not oversubscribe the
 /// cores. The first error met on the calling thread (a load, or a job's output taken in order)
 /// is rethrown after every started job has finished.
@@ -22,7 +22,7 @@ public enum OrderedPipeline {
             for i in 0..<count { try consume(i, try work(try load(i))) }
             return
         }
-        let window = 2 * workers
+        let window = workers + 1
         let results = Mailbox<Output>()
         let running = DispatchSemaphore(value: workers)
         let group = DispatchGroup()
