@@ -22,12 +22,14 @@ struct BenchLoRE: ParsableCommand {
     @Option(help: "Comma-separated methods: randomized, exact.") var methods: String = "randomized,exact"
     @Option(help: "JSON {name: rank} from scripts/bench/lore_torch.py --ranks.") var torchRanks: String?
     @Option(help: "Only the first N matrices (sorted by name).") var limit: Int?
+    @Option(help: "Matrices factorized at once, each on one thread (default: one per core).") var workers: Int?
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Flag(help: "Print every matrix's rank, solver, sketch width and time (first round) on stderr.") var verbose = false
 
     func validate() throws {
         guard tau > 0, tau <= 1 else { throw ValidationError("--tau must be in (0, 1], not \(tau).") }
         guard `repeat` > 0 else { throw ValidationError("--repeat must be positive.") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1.") }
         _ = try parsedMethods()
     }
 
@@ -78,18 +80,28 @@ struct BenchLoRE: ParsableCommand {
                 var roundSolvers: [String: Int] = [:]
                 kept = 0
                 full = 0
-                for (name, matrix) in zip(names, matrices) {
-                    let matrixStart = ContinuousClock.now
-                    let factors = try LowRank.factorize(matrix, name: name, tau: tau, method: method)
-                    if verbose, round == 0 {
-                        printToStandardError(String(format: "  %@ rank %d %@ sketch %d: %.1f ms", name, factors.rank,
-                                                    factors.solver, factors.sketchColumns ?? 0, 1000 * secondsSince(matrixStart)))
-                    }
-                    ranks[name] = factors.rank
-                    roundSolvers[factors.solver, default: 0] += 1
-                    kept += factors.rank * (factors.rows + factors.columns)
-                    full += factors.rows * factors.columns
-                }
+                let tau = self.tau
+                try OrderedPipeline.run(
+                    count: names.count, workers: workers ?? OrderedPipeline.defaultWorkers,
+                    load: { ($0, matrices[$0]) },
+                    work: { index, matrix in
+                        let matrixStart = ContinuousClock.now
+                        let factors = try LowRank.factorize(matrix, name: names[index], tau: tau, method: method)
+                        return (factors, secondsSince(matrixStart))
+                    },
+                    consume: { index, output in
+                        let (factors, seconds) = output
+                        let name = names[index]
+                        if verbose, round == 0 {
+                            printToStandardError(String(format: "  %@ rank %d %@ sketch %d: %.1f ms", name, factors.rank,
+                                                        factors.solver, factors.sketchColumns ?? 0, 1000 * seconds))
+                        }
+                        ranks[name] = factors.rank
+                        roundSolvers[factors.solver, default: 0] += 1
+                        if let precision = factors.exactPrecision { roundSolvers[precision, default: 0] += 1 }
+                        kept += factors.rank * (factors.rows + factors.columns)
+                        full += factors.rows * factors.columns
+                    })
                 times.append(secondsSince(start))
                 solvers = roundSolvers
                 if !json {

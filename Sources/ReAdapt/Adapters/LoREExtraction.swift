@@ -111,7 +111,7 @@ public enum LoREExtraction {
     /// `loadDelta(name)` returns instruct - base for a tensor; it may be called more than once
     /// per name (a parameter budget needs every spectrum before any rank is chosen).
     ///
-    /// Memory stays at one delta plus its factors: factors go to a scratch file in `directory`
+    /// Memory stays at a few deltas (one per core plus one, OrderedPipeline) and their factors: factors go to a scratch file in `directory`
     /// until the largest rank (the adapter's global alpha, which B is scaled by) is known.
     public static func write(linear: [TensorInfo], dense: [TensorInfo],
                              loadDelta: (String) throws -> Tensor,
@@ -137,31 +137,42 @@ public enum LoREExtraction {
         let scratch = try FactorScratchFile(directory: directory)
         var matrices: [LoREMatrixReport] = []
         var kept = 0.0, total = 0.0
-        for (i, info) in linear.enumerated() {
-            let delta = try loadDelta(info.name)
-            guard delta.shape == info.shape else {
-                throw LowRankError.shapeMismatch(name: info.name, declared: info.shape, loaded: delta.shape)
-            }
-            let factors: LowRankFactorization
-            switch options.selection {
-            case .explainedVariance(let tau):
-                factors = try LowRank.factorize(delta, name: info.name, tau: tau, maxRank: options.maxRank,
-                                                method: options.method)
-            case .parameterBudget:
-                factors = try LowRank.factorize(delta, name: info.name, rank: fixedRanks?[info.name] ?? 0,
-                                                method: options.method)
-            }
-            try scratch.append(factors)
-            total += factors.totalVariance
-            kept += factors.explainedVariance * factors.totalVariance
-            matrices.append(LoREMatrixReport(
-                name: info.name, rows: factors.rows, columns: factors.columns, rank: factors.rank,
-                explainedVariance: factors.explainedVariance,
-                parametersKept: factors.rank * (factors.rows + factors.columns),
-                parametersFull: factors.rows * factors.columns, selectedRank: factors.selectedRank,
-                solver: factors.solver, sketchColumns: factors.sketchColumns))
-            progress?(progressLine(i + 1, of: linear.count, name: info.name, factors: factors, start: start))
-        }
+        // Matrices are factorized side by side (one per core, each single-threaded: the small
+        // eigensolver does not scale over threads, whole matrices do); deltas are loaded and
+        // factors written in order on this thread, so the output is the same as a serial run.
+        let rule = options.selection, method = options.method, maxRank = options.maxRank
+        try OrderedPipeline.run(
+            count: linear.count,
+            load: { i -> (TensorInfo, Tensor) in
+                let info = linear[i]
+                let delta = try loadDelta(info.name)
+                guard delta.shape == info.shape else {
+                    throw LowRankError.shapeMismatch(name: info.name, declared: info.shape, loaded: delta.shape)
+                }
+                return (info, delta)
+            },
+            work: { info, delta -> LowRankFactorization in
+                switch rule {
+                case .explainedVariance(let tau):
+                    return try LowRank.factorize(delta, name: info.name, tau: tau, maxRank: maxRank, method: method)
+                case .parameterBudget:
+                    return try LowRank.factorize(delta, name: info.name, rank: fixedRanks?[info.name] ?? 0,
+                                                 method: method)
+                }
+            },
+            consume: { i, factors in
+                let info = linear[i]
+                try scratch.append(factors)
+                total += factors.totalVariance
+                kept += factors.explainedVariance * factors.totalVariance
+                matrices.append(LoREMatrixReport(
+                    name: info.name, rows: factors.rows, columns: factors.columns, rank: factors.rank,
+                    explainedVariance: factors.explainedVariance,
+                    parametersKept: factors.rank * (factors.rows + factors.columns),
+                    parametersFull: factors.rows * factors.columns, selectedRank: factors.selectedRank,
+                    solver: factors.solver, sketchColumns: factors.sketchColumns))
+                progress?(progressLine(i + 1, of: linear.count, name: info.name, factors: factors, start: start))
+            })
 
         let adapterRank = matrices.map(\.rank).max() ?? 0
         try writeAdapterWeights(modules: modules, matrices: matrices, scratch: scratch, adapterRank: adapterRank,
@@ -209,14 +220,19 @@ public enum LoREExtraction {
                             maxRank: Int?, progress: ((String) -> Void)?,
                             start: ContinuousClock.Instant) throws -> [String: Int] {
         var spectra: [(name: String, rows: Int, columns: Int, squaredSingularValues: [Double])] = []
-        for (i, info) in linear.enumerated() {
-            let delta = try loadDelta(info.name)
-            _ = try LowRank.squaredNorm(delta, name: info.name)
-            let values = try LowRank.singularValues(delta, name: info.name)
-            spectra.append((info.name, delta.shape[0], delta.shape[1], values.map { $0 * $0 }))
-            progress?(String(format: "spectrum %d/%d %@ (%.1f s)", i + 1, linear.count, info.name,
-                             (ContinuousClock.now - start).seconds))
-        }
+        try OrderedPipeline.run(
+            count: linear.count,
+            load: { i in (linear[i].name, try loadDelta(linear[i].name)) },
+            work: { name, delta -> (shape: [Int], values: [Double]) in
+                _ = try LowRank.squaredNorm(delta, name: name)
+                return (delta.shape, try LowRank.singularValues(delta, name: name))
+            },
+            consume: { i, output in
+                let info = linear[i]
+                spectra.append((info.name, output.shape[0], output.shape[1], output.values.map { $0 * $0 }))
+                progress?(String(format: "spectrum %d/%d %@ (%.1f s)", i + 1, linear.count, info.name,
+                                 (ContinuousClock.now - start).seconds))
+            })
         return LowRank.allocateRanks(share: share, matrices: spectra, maxRank: maxRank)
     }
 

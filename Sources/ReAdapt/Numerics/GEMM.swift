@@ -19,6 +19,12 @@ public enum GEMM {
         return fromOpenMP > 0 ? fromOpenMP : ProcessInfo.processInfo.activeProcessorCount
     }()
 
+    /// A cap on the threads of every product started on this thread (or task) while it is bound,
+    /// e.g. 1 inside a worker that already has a core to itself (`GEMM.$threadLimit.withValue(1)`).
+    /// OpenMP's thread count is per calling thread, so two such workers run their products side by
+    /// side without sharing a team.
+    @TaskLocal public static var threadLimit: Int?
+
     /// C = alpha · op(A) · op(B) + beta · C, all row-major. op(X) is X or Xᵀ.
     /// A is m×k after op, B is k×n after op, C is m×n.
     public static func sgemm(
@@ -36,7 +42,7 @@ public enum GEMM {
         if m == 0 || n == 0 { return }
         let work = m.multipliedReportingOverflow(by: n).partialValue.multipliedReportingOverflow(by: k)
         let small = !work.overflow && work.partialValue < parallelThreshold
-        _ = ck_blas_set_threads(Int32(small ? 1 : all))
+        _ = ck_blas_set_threads(Int32(small ? 1 : max(1, min(all, threadLimit ?? all))))
         let status = dnnl_sgemm(
             transA ? 84 /* 'T' */ : 78 /* 'N' */, transB ? 84 : 78,
             Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))

@@ -17,12 +17,12 @@ import Glibc
 /// (dsytrd) gives all eigenvalues (dsterf) and the top-k vectors (dstemr + dormtr); the factors are built as Δ·V (or Uᵀ·Δ), so B·A is exactly Δ projected on the top-k
 /// singular subspace even where close eigenvalues mix individual vectors.
 enum GramSVD {
-    private typealias Dsyrk = @convention(c) (Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
+    typealias Dsyrk = @convention(c) (Int32, Int32, Int32, Int32, Int32, Double, UnsafePointer<Double>,
                                               Int32, Double, UnsafeMutablePointer<Double>, Int32) -> Void
 
     /// cblas_dsyrk from the BLAS that Debian's LAPACK loads (OpenBLAS); nil if absent, in which
     /// case callers use dgesdd.
-    private static let dsyrk: Dsyrk? = {
+    static let dsyrk: Dsyrk? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "cblas_dsyrk") else { return nil }
         return unsafeBitCast(symbol, to: Dsyrk.self)
     }()
@@ -103,12 +103,20 @@ enum GramSVD {
             let source = (k - 1 - j) * c
             for i in 0..<c { top[j * c + i] = Float(vectors[source + i]) }
         }
+        return project(matrix, rows: rows, columns: columns, onto: top, rank: k)
+    }
+
+    /// LoRA factors of Δ projected on the top-k eigenvectors of its Gram matrix (`top`: k × C
+    /// row-major, largest first): A = √S·Vᵀ, B = U·√S, and the variance they keep, ‖B·A‖_F².
+    static func project(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, onto top: [Float], rank k: Int)
+        -> (a: [Float], b: [Float], kept: Double) {
+        let c = min(rows, columns), transposed = rows < columns
         // Project: W = Δ·V (rows × k) when V holds right vectors, Wᵀ = Uᵀ·Δ (k × columns) otherwise.
-        let projected = spectrum.transposed ? k * columns : rows * k
+        let projected = transposed ? k * columns : rows * k
         var w = [Float](repeating: 0, count: projected)
         top.withUnsafeBufferPointer { t in
             w.withUnsafeMutableBufferPointer { out in
-                if spectrum.transposed {
+                if transposed {
                     GEMM.sgemm(m: k, n: columns, k: rows, a: t.baseAddress!, lda: rows, b: matrix, ldb: columns,
                                c: out.baseAddress!, ldc: columns)
                 } else {
@@ -122,7 +130,7 @@ enum GramSVD {
         var kept = 0.0
         for j in 0..<k {
             var squared = 0.0
-            if spectrum.transposed {
+            if transposed {
                 for x in 0..<columns { squared += Double(w[j * columns + x]) * Double(w[j * columns + x]) }
             } else {
                 for r in 0..<rows { squared += Double(w[r * k + j]) * Double(w[r * k + j]) }
@@ -131,7 +139,7 @@ enum GramSVD {
             let value = squared.squareRoot()
             guard value > 0 else { continue }   // a zero direction contributes nothing either way
             let root = Float(value.squareRoot()), inverse = Float(1 / value.squareRoot())
-            if spectrum.transposed {
+            if transposed {
                 // Vᵀ row j = Wᵀ row j / s: A = Wᵀ/√s, B = U·√s.
                 for x in 0..<columns { a[j * columns + x] = w[j * columns + x] * inverse }
                 for r in 0..<rows { b[r * k + j] = top[j * c + r] * root }

@@ -58,6 +58,13 @@ public struct LowRankFactorization: Sendable {
     /// (‖Δ‖_F² − ‖QᵀΔ‖_F²) / ‖Δ‖_F²: the variance outside the sketch. By Ky Fan the factors keep
     /// at least the optimal Σ_{i≤k} s_i²/‖Δ‖_F² minus this share (nil for the exact SVD).
     public var sketchResidualShare: Double?
+    /// How the exact path got its answer (nil for the other paths): "float32" (Float32 Gram, rank
+    /// certified, Float64-refined factors; Float32Gram), "float64_uncertified" (the Float32 rank
+    /// could not be certified, recomputed on the Float64 Gram) or "float64_high_rank" (certified,
+    /// but k + 16 > min(m, n)/3, where the Float64 path's factors are cheaper).
+    public var exactPrecision: String?
+    /// True when the exact path recomputed the matrix on the Float64 Gram.
+    public var float64Fallback: Bool { exactPrecision?.hasPrefix("float64") ?? false }
 
     public var rankCapped: Bool { rank < selectedRank }
 }
@@ -152,12 +159,36 @@ public enum LowRank {
                     return try factors(of: sketch, rank: min(rank, maxRank ?? rank), selectedRank: rank, total: total)
                 }
                 let solver = method == .randomized && tau < 1 ? "exact_fallback" : "exact"
+                // Float32 Gram first: its rank is certified equal to the exact one (Float32Gram), else
+                // the Float64 Gram below decides.
+                var precision: String?
+                if tau < 1 {
+                    let spectrum = try Float32Gram.spectrum(rows: rows, columns: columns, matrix: pointer)
+                    if let selected = Float32Gram.certifiedRank(spectrum, tau: tau, total: total) {
+                        let k = min(selected, maxRank ?? selected)
+                        guard k > 0 else { return .zero(rows: rows, columns: columns, total: total) }
+                        if Float32Gram.refinesCheaply(spectrum, rank: k) {
+                            let (a, b, kept) = try Float32Gram.factors(spectrum, matrix: pointer, rank: k)
+                            var result = LowRankFactorization(
+                                rows: rows, columns: columns, rank: k, a: a, b: b, totalVariance: total,
+                                explainedVariance: kept / total, selectedRank: selected, solver: solver,
+                                sketchColumns: nil, sketchResidualShare: nil)
+                            result.exactPrecision = "float32"
+                            return result
+                        }
+                        precision = "float64_high_rank"
+                    } else {
+                        precision = "float64_uncertified"
+                    }
+                }
                 // τ = 1 asks for the whole non-zero part, which depends on the tiniest singular values:
                 // the Gram's rounding floor (~1e-13·s₁²) would count zero directions, dgesdd does not.
                 if tau < 1, let spectrum = try GramSVD.spectrum(rows: rows, columns: columns, matrix: pointer) {
                     let selected = rank(forExplainedVariance: tau, squaredSingularValues: spectrum.squaredValues)
-                    return try factors(of: spectrum, matrix: pointer, rank: min(selected, maxRank ?? selected),
-                                       selectedRank: selected, total: total, solver: solver)
+                    var result = try factors(of: spectrum, matrix: pointer, rank: min(selected, maxRank ?? selected),
+                                             selectedRank: selected, total: total, solver: solver)
+                    result.exactPrecision = precision
+                    return result
                 }
                 let svd = try DenseSVD.decompose(rows: rows, columns: columns, matrix: pointer)
                 let squares = svd.values.map { $0 * $0 }
