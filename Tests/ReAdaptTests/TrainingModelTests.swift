@@ -4,7 +4,8 @@ import XCTest
 
 /// The training forward and backward against PyTorch (scripts/fixtures/make_training_fixtures.py):
 /// tiny random Llama (untied head), Qwen2 (tied head, q/k/v biases) and Gemma (tied, (1+w) norms,
-/// √hidden embedding scale, GELU-tanh, head_dim ≠ hidden/heads), one batch of 2×8 with ignored labels.
+/// √hidden embedding scale, GELU-tanh, head_dim ≠ hidden/heads), Llama with o_proj/MLP biases and
+/// 4 query heads per KV head, and Mistral with a 3-token sliding window; one batch of 2×8 with ignored labels.
 final class TrainingModelTests: XCTestCase {
     struct Batch: Decodable {
         var batch: Int
@@ -72,6 +73,8 @@ final class TrainingModelTests: XCTestCase {
     func testLlamaUntiedHead() throws { try check("llama") }
     func testQwen2TiedHeadWithQKVBiases() throws { try check("qwen2") }
     func testGemmaScaledEmbeddingAndGeluTanh() throws { try check("gemma") }
+    func testLlamaWithOutputAndMLPBiasesAndOneKVHead() throws { try check("llama_bias") }
+    func testMistralSlidingWindowShorterThanSequence() throws { try check("mistral") }
 
     func testInputErrorsAreTypedAndDescribed() throws {
         let model = try TrainableModel.load(directory: try Self.directory("llama"), batchSize: 1, sequenceLength: 4)
