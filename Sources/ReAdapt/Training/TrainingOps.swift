@@ -185,9 +185,9 @@ public enum TrainingOps {
 
     // MARK: Cross-entropy over the vocabulary, ignoring targets < 0 (PyTorch's ignore_index -100)
 
-    /// Mean over the rows whose target is ≥ 0 of logsumexp(logits) − logits[target] (0 when no
-    /// row counts, as transformers returns for an all-ignored batch... which is NaN in PyTorch; we
-    /// return 0 and a zero gradient). Returns the loss and the number of counted rows.
+    /// Mean over the rows whose target is ≥ 0 of logsumexp(logits) − logits[target], accumulated in
+    /// Float64 (PyTorch's mean over non-ignored targets). Returns the loss and the number of counted
+    /// rows; with no counted row the loss is 0 (PyTorch returns NaN) and the gradient is zero.
     public static func crossEntropyForward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int)
         -> (loss: Float, count: Int) {
         var total = 0.0, count = 0
