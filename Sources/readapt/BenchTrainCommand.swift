@@ -28,9 +28,8 @@ struct BenchTrain: ParsableCommand {
     }
 
     func run() throws {
-        let bundle = try ModelBundle(url: URL(fileURLWithPath: model))
-        let trainable = try TrainableModel(spec: bundle.spec, source: bundle.source, sourceName: model,
-                                           batchSize: batchSize, sequenceLength: seqLen)
+        let trainable = try ModelBundle(url: URL(fileURLWithPath: model))
+            .loadTrainableModel(batchSize: batchSize, sequenceLength: seqLen)
         printToStandardError("Timing forward+backward of \(batchSize)×\(seqLen) tokens, best of \(repetitions)…")
         let r = try TrainingBenchmark.run(model: trainable, repeats: repetitions)
         try printJSON([

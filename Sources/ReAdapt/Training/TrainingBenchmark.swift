@@ -31,3 +31,12 @@ public enum TrainingBenchmark {
                                        forwardSeconds: forward, backwardSeconds: backward, loss: loss)
     }
 }
+
+extension ModelBundle {
+    /// The bundle's weights (safetensors directory or GGUF, dequantized) as an F32 trainable model
+    /// with activations for `batchSize` × `sequenceLength`.
+    public func loadTrainableModel(batchSize: Int, sequenceLength: Int) throws -> TrainableModel {
+        try TrainableModel(spec: spec, source: source, sourceName: url.path, batchSize: batchSize,
+                           sequenceLength: sequenceLength)
+    }
+}
