@@ -88,6 +88,17 @@ final class TrainingModelTests: XCTestCase {
         XCTAssertThrowsError(try model.forward(inputIDs: [1, 2, 3, 4], labels: [1, 2, 3, 500])) { error in
             XCTAssertEqual(error as? TrainingError, .tokenOutOfRange(what: "labels", token: 500, vocabSize: 96))
         }
+        XCTAssertThrowsError(try model.forward(inputIDs: [1, 2, 3, 4], labels: [1, -1, 3, 4])) { error in
+            XCTAssertEqual(error as? TrainingError, .tokenOutOfRange(what: "labels", token: -1, vocabSize: 96))
+        }
+        XCTAssertThrowsError(try model.forward(inputIDs: [1, 2, 3, 4], labels: [1, 2])) { error in
+            XCTAssertEqual(error as? TrainingError, .wrongTokenCount(what: "labels", expected: 4, found: 2))
+        }
+        // All targets ignored: loss 0 and a zero gradient (PyTorch would give NaN).
+        XCTAssertEqual(try model.forward(inputIDs: [1, 2, 3, 4], labels: [-100, -100, -100, -100]), 0)
+        model.zeroGradients()
+        try model.backward()
+        XCTAssertEqual(model.gradients.array().map(abs).max(), 0)
         try model.forward(inputIDs: [1, 2, 3, 4])
         XCTAssertThrowsError(try model.backward()) { error in
             XCTAssertEqual(error as? TrainingError, .backwardWithoutLoss)

@@ -15,7 +15,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .wrongTokenCount(let what, let expected, let found):
             return "The \(what) hold \(found) tokens but the batch is sized for \(expected)."
         case .tokenOutOfRange(let what, let token, let vocab):
-            return "The \(what) contain id \(token), outside the model's vocabulary of \(vocab) tokens."
+            let allowed = what == "labels" ? " (the only other label allowed is -100, which is ignored)" : ""
+            return "The \(what) contain id \(token), outside the model's vocabulary of \(vocab) tokens\(allowed)."
         case .sequenceTooLong(let t, let maxPositions):
             return "A sequence length of \(t) exceeds the model's max_position_embeddings of \(maxPositions)."
         case .backwardWithoutLoss:
@@ -122,8 +123,8 @@ public final class TrainableModel {
 
     /// Runs the batch `inputIDs` ([batch·seqLen], row-major by sequence) and returns the mean
     /// cross-entropy of predicting `labels` — given as transformers takes them, unshifted: the
-    /// logits at position t are scored against labels[t + 1] of the same sequence, and -100 (any
-    /// negative label) is ignored — or nil without labels.
+    /// logits at position t are scored against labels[t + 1] of the same sequence, and -100 is
+    /// ignored — or nil without labels.
     @discardableResult
     public func forward(inputIDs: [Int], labels: [Int]? = nil) throws -> Float? {
         let n = batchSize * sequenceLength, vocab = spec.vocabSize
@@ -133,7 +134,8 @@ public final class TrainableModel {
         }
         if let labels {
             guard labels.count == n else { throw TrainingError.wrongTokenCount(what: "labels", expected: n, found: labels.count) }
-            if let bad = labels.first(where: { $0 >= vocab }) {
+            // PyTorch's cross_entropy rejects negative targets other than its ignore_index -100.
+            if let bad = labels.first(where: { $0 >= vocab || ($0 < 0 && $0 != -100) }) {
                 throw TrainingError.tokenOutOfRange(what: "labels", token: bad, vocabSize: vocab)
             }
         }
