@@ -76,6 +76,40 @@ final class TrainingModelTests: XCTestCase {
     func testLlamaWithOutputAndMLPBiasesAndOneKVHead() throws { try check("llama_bias") }
     func testMistralSlidingWindowShorterThanSequence() throws { try check("mistral") }
 
+    func testLoadingErrorsNameTheTensor() throws {
+        let dir = try Self.directory("qwen2")
+        let configFile = dir.appendingPathComponent("config.json")
+        let spec = try ModelSpec(ModelConfig.load(configFile), file: configFile)
+        let checkpoint = try SafetensorsCheckpoint(directory: dir)
+        var tensors: [String: Tensor] = [:]
+        for n in checkpoint.tensorNames { tensors[n] = try checkpoint.load(n) }
+        var missing = EditedSource(tensors: tensors)
+        missing.tensors["model.layers.1.self_attn.k_proj.bias"] = nil
+        XCTAssertThrowsError(try TrainableModel(spec: spec, source: missing, sourceName: "ckpt", batchSize: 1,
+                                                sequenceLength: 4)) { error in
+            XCTAssertEqual(error as? ModelLoadError,
+                           .missingTensor(source: "ckpt", name: "model.layers.1.self_attn.k_proj.bias"))
+        }
+        var reshaped = EditedSource(tensors: tensors)
+        reshaped.tensors["model.norm.weight"] = Tensor(zeros: [31])
+        XCTAssertThrowsError(try TrainableModel(spec: spec, source: reshaped, sourceName: "ckpt", batchSize: 1,
+                                                sequenceLength: 4)) { error in
+            XCTAssertEqual(error as? ModelLoadError,
+                           .wrongShape(source: "ckpt", name: "model.norm.weight", expected: [32], found: [31]))
+        }
+        XCTAssertThrowsError(try TrainableModel(spec: spec, source: EditedSource(tensors: tensors), sourceName: "ckpt",
+                                                batchSize: 1, sequenceLength: 65)) { error in
+            XCTAssertEqual(error as? TrainingError, .sequenceTooLong(seqLen: 65, maxPositions: 64))
+            XCTAssertTrue("\(error)".contains("65"))
+        }
+        // A tied model has no lm_head slot; its parameters are exactly the checkpoint's tensors.
+        let model = try TrainableModel(spec: spec, source: EditedSource(tensors: tensors), sourceName: "ckpt",
+                                       batchSize: 1, sequenceLength: 4)
+        XCTAssertNil(model.layout.slot(named: "lm_head.weight"))
+        XCTAssertEqual(Set(model.layout.slots.map(\.name)), Set(tensors.keys))
+        XCTAssertEqual(model.parameter("model.norm.weight"), tensors["model.norm.weight"])
+    }
+
     func testInputErrorsAreTypedAndDescribed() throws {
         let model = try TrainableModel.load(directory: try Self.directory("llama"), batchSize: 1, sequenceLength: 4)
         XCTAssertThrowsError(try model.forward(inputIDs: [1, 2, 3])) { error in

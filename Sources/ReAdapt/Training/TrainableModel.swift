@@ -68,6 +68,8 @@ public final class TrainableModel {
             tensor.scalars.withUnsafeBufferPointer {
                 (parameters.pointer + slot.offset).update(from: $0.baseAddress!, count: slot.count)
             }
+            // Drop the file's mapped pages once copied, so loading holds the F32 copy, not both.
+            (source as? SafetensorsCheckpoint)?.releasePages(slot.name)
         }
         self.spec = spec
         self.layout = layout
