@@ -48,13 +48,15 @@ public enum TrainingOps {
     public static func rmsNormForward(_ x: UnsafePointer<Float>, rows: Int, width n: Int,
                                       weight: UnsafePointer<Float>, eps: Float, addsOne: Bool,
                                       into y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        for r in 0..<rows {
-            let xr = x + r * n, yr = y + r * n
-            var sum: Float = 0
-            for i in 0..<n { sum += xr[i] * xr[i] }
-            let s = 1 / (sum / Float(n) + eps).squareRoot()
-            rstd[r] = s
-            for i in 0..<n { yr[i] = (xr[i] * s) * (addsOne ? 1 + weight[i] : weight[i]) }
+        TeamRows.run(count: rows, workPerItem: 2 * n) { range in
+            for r in range {
+                let xr = x + r * n, yr = y + r * n
+                var sum: Float = 0
+                for i in 0..<n { sum += xr[i] * xr[i] }
+                let s = 1 / (sum / Float(n) + eps).squareRoot()
+                rstd[r] = s
+                for i in 0..<n { yr[i] = (xr[i] * s) * (addsOne ? 1 + weight[i] : weight[i]) }
+            }
         }
     }
 
@@ -65,19 +67,22 @@ public enum TrainingOps {
                                        weight: UnsafePointer<Float>, addsOne: Bool,
                                        weightGradient: UnsafeMutablePointer<Float>,
                                        inputGradient dx: UnsafeMutablePointer<Float>) {
+        // Rows in parallel for dx; dw is a sum over rows, so it is a separate serial pass.
+        TeamRows.run(count: rows, workPerItem: 4 * n) { range in
+            for r in range {
+                let xr = x + r * n, dyr = dy + r * n, dxr = dx + r * n, s = rstd[r]
+                var dot: Float = 0
+                for i in 0..<n { dot += dyr[i] * (addsOne ? 1 + weight[i] : weight[i]) * xr[i] * s }
+                let mean = dot / Float(n)
+                for i in 0..<n {
+                    let g = dyr[i] * (addsOne ? 1 + weight[i] : weight[i])
+                    dxr[i] += s * (g - xr[i] * s * mean)
+                }
+            }
+        }
         for r in 0..<rows {
-            let xr = x + r * n, dyr = dy + r * n, dxr = dx + r * n, s = rstd[r]
-            var dot: Float = 0
-            for i in 0..<n {
-                let g = dyr[i] * (addsOne ? 1 + weight[i] : weight[i])
-                dot += g * xr[i] * s
-                weightGradient[i] += dyr[i] * xr[i] * s
-            }
-            let mean = dot / Float(n)
-            for i in 0..<n {
-                let g = dyr[i] * (addsOne ? 1 + weight[i] : weight[i])
-                dxr[i] += s * (g - xr[i] * s * mean)
-            }
+            let xr = x + r * n, dyr = dy + r * n, s = rstd[r]
+            for i in 0..<n { weightGradient[i] += dyr[i] * xr[i] * s }
         }
     }
 
@@ -99,14 +104,16 @@ public enum TrainingOps {
     private static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int,
                                headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
         let half = headDim / 2
-        for r in 0..<rows {
-            let c = cos + (r % seqLen) * half, s = sin + (r % seqLen) * half
-            for h in 0..<heads {
-                let v = x + (r * heads + h) * headDim
-                for i in 0..<half {
-                    let x1 = v[i], x2 = v[i + half], si = sign * s[i]
-                    v[i] = x1 * c[i] - x2 * si
-                    v[i + half] = x2 * c[i] + x1 * si
+        TeamRows.run(count: rows, workPerItem: 2 * heads * headDim) { range in
+            for r in range {
+                let c = cos + (r % seqLen) * half, s = sin + (r % seqLen) * half
+                for h in 0..<heads {
+                    let v = x + (r * heads + h) * headDim
+                    for i in 0..<half {
+                        let x1 = v[i], x2 = v[i + half], si = sign * s[i]
+                        v[i] = x1 * c[i] - x2 * si
+                        v[i + half] = x2 * c[i] + x1 * si
+                    }
                 }
             }
         }
@@ -117,7 +124,9 @@ public enum TrainingOps {
     public static func gatedActivationForward(_ gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                               count: Int, activation: Activation,
                                               into out: UnsafeMutablePointer<Float>) {
-        for i in 0..<count { out[i] = activationValue(gate[i], activation) * up[i] }
+        TeamRows.run(count: count, workPerItem: 16) { range in
+            for i in range { out[i] = activationValue(gate[i], activation) * up[i] }
+        }
     }
 
     /// dgate = dout·up·f'(gate), dup = dout·f(gate) (both WRITTEN).
@@ -125,10 +134,12 @@ public enum TrainingOps {
                                                up: UnsafePointer<Float>, count: Int, activation: Activation,
                                                gateGradient: UnsafeMutablePointer<Float>,
                                                upGradient: UnsafeMutablePointer<Float>) {
-        for i in 0..<count {
-            let (f, df) = activationValueAndSlope(gate[i], activation)
-            gateGradient[i] = dout[i] * up[i] * df
-            upGradient[i] = dout[i] * f
+        TeamRows.run(count: count, workPerItem: 16) { range in
+            for i in range {
+                let (f, df) = activationValueAndSlope(gate[i], activation)
+                gateGradient[i] = dout[i] * up[i] * df
+                upGradient[i] = dout[i] * f
+            }
         }
     }
 
@@ -190,10 +201,19 @@ public enum TrainingOps {
     /// rows; with no counted row the loss is 0 (PyTorch returns NaN) and the gradient is zero.
     public static func crossEntropyForward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int)
         -> (loss: Float, count: Int) {
+        // Rows in parallel into per-row losses, summed in row order (the same sum as serially).
+        let perRow = UnsafeMutablePointer<Double>.allocate(capacity: max(targets.count, 1))
+        defer { perRow.deallocate() }
+        targets.withUnsafeBufferPointer { t in
+            TeamRows.run(count: t.count, workPerItem: 4 * vocab) { range in
+                for r in range {
+                    perRow[r] = t[r] >= 0 ? logSumExp(logits + r * vocab, vocab) - Double(logits[r * vocab + t[r]]) : 0
+                }
+            }
+        }
         var total = 0.0, count = 0
         for (r, t) in targets.enumerated() where t >= 0 {
-            let row = logits + r * vocab
-            total += logSumExp(row, vocab) - Double(row[t])
+            total += perRow[r]
             count += 1
         }
         return (count == 0 ? 0 : Float(total / Double(count)), count)
@@ -205,12 +225,16 @@ public enum TrainingOps {
                                             lossGradient: Float, into dlogits: UnsafeMutablePointer<Float>) {
         let count = targets.filter { $0 >= 0 }.count
         let scale = count == 0 ? 0 : lossGradient / Float(count)
-        for (r, t) in targets.enumerated() {
-            let row = logits + r * vocab, d = dlogits + r * vocab
-            guard t >= 0 else { d.update(repeating: 0, count: vocab); continue }
-            let lse = logSumExp(row, vocab)
-            for j in 0..<vocab { d[j] = Float(Foundation.exp(Double(row[j]) - lse)) * scale }
-            d[t] -= scale
+        targets.withUnsafeBufferPointer { targets in
+            TeamRows.run(count: targets.count, workPerItem: 4 * vocab) { range in
+                for r in range {
+                    let row = logits + r * vocab, d = dlogits + r * vocab, t = targets[r]
+                    guard t >= 0 else { d.update(repeating: 0, count: vocab); continue }
+                    let lse = logSumExp(row, vocab)
+                    for j in 0..<vocab { d[j] = Float(Foundation.exp(Double(row[j]) - lse)) * scale }
+                    d[t] -= scale
+                }
+            }
         }
     }
 
