@@ -1,0 +1,248 @@
+import Foundation
+
+/// The operations of the Llama-family forward pass, each paired with its backward, in the style of
+/// llm.c: plain functions over row-major F32 pointers. `xBackward` reads as `xForward` in reverse
+/// and ACCUMULATES (+=) into parameter gradients; activation gradients are written or accumulated
+/// as each function's comment says. `rows` is batch × sequence length.
+public enum TrainingOps {
+
+    // MARK: Linear: y = x·Wᵀ + b, W is [out, in] (PyTorch's nn.Linear layout)
+
+    public static func linearForward(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+                                     weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                     outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+        GEMM.sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                   a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+        if let bias {
+            for r in 0..<rows {
+                let row = y + r * outFeatures
+                for j in 0..<outFeatures { row[j] += bias[j] }
+            }
+        }
+    }
+
+    /// dW += dyᵀ·x, db += Σ_rows dy, and dx = dy·W (or dx += dy·W when `accumulateInput`).
+    public static func linearBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
+                                      inFeatures: Int, weight: UnsafePointer<Float>, outFeatures: Int,
+                                      weightGradient: UnsafeMutablePointer<Float>,
+                                      biasGradient: UnsafeMutablePointer<Float>?,
+                                      inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool) {
+        GEMM.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+                   a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: weightGradient, ldc: inFeatures)
+        if let biasGradient {
+            for r in 0..<rows {
+                let row = dy + r * outFeatures
+                for j in 0..<outFeatures { biasGradient[j] += row[j] }
+            }
+        }
+        if let dx {
+            GEMM.sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
+                       a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: accumulateInput ? 1 : 0,
+                       c: dx, ldc: inFeatures)
+        }
+    }
+
+    // MARK: RMSNorm: y = x·rstd·w' with rstd = 1/sqrt(mean(x²) + eps), w' = w or 1 + w (Gemma)
+
+    /// Writes y [rows, n] and rstd [rows] (saved for the backward).
+    public static func rmsNormForward(_ x: UnsafePointer<Float>, rows: Int, width n: Int,
+                                      weight: UnsafePointer<Float>, eps: Float, addsOne: Bool,
+                                      into y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
+        TeamRows.run(count: rows, workPerItem: 2 * n) { range in
+            for r in range {
+                let xr = x + r * n, yr = y + r * n
+                var sum: Float = 0
+                for i in 0..<n { sum += xr[i] * xr[i] }
+                let s = 1 / (sum / Float(n) + eps).squareRoot()
+                rstd[r] = s
+                for i in 0..<n { yr[i] = (xr[i] * s) * (addsOne ? 1 + weight[i] : weight[i]) }
+            }
+        }
+    }
+
+    /// With x̂ = x·rstd and g = dy·w': dw += Σ_rows dy·x̂, dx += rstd·(g − x̂·mean(g·x̂)).
+    /// dx is ACCUMULATED (it is the residual stream's gradient).
+    public static func rmsNormBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                       rstd: UnsafePointer<Float>, rows: Int, width n: Int,
+                                       weight: UnsafePointer<Float>, addsOne: Bool,
+                                       weightGradient: UnsafeMutablePointer<Float>,
+                                       inputGradient dx: UnsafeMutablePointer<Float>) {
+        // Rows in parallel for dx; dw is a sum over rows, so it is a separate serial pass.
+        TeamRows.run(count: rows, workPerItem: 4 * n) { range in
+            for r in range {
+                let xr = x + r * n, dyr = dy + r * n, dxr = dx + r * n, s = rstd[r]
+                var dot: Float = 0
+                for i in 0..<n { dot += dyr[i] * (addsOne ? 1 + weight[i] : weight[i]) * xr[i] * s }
+                let mean = dot / Float(n)
+                for i in 0..<n {
+                    let g = dyr[i] * (addsOne ? 1 + weight[i] : weight[i])
+                    dxr[i] += s * (g - xr[i] * s * mean)
+                }
+            }
+        }
+        for r in 0..<rows {
+            let xr = x + r * n, dyr = dy + r * n, s = rstd[r]
+            for i in 0..<n { weightGradient[i] += dyr[i] * xr[i] * s }
+        }
+    }
+
+    // MARK: RoPE (rotate_half layout), in place on `heads` heads per row
+
+    /// x1 = x[i], x2 = x[i + half]: x[i] = x1·cos − x2·sin, x[i + half] = x2·cos + x1·sin.
+    /// cos/sin are [seqLen, headDim/2]; row r is at position r % seqLen.
+    public static func ropeForward(_ x: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int,
+                                   headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        rotate(x, rows: rows, seqLen: seqLen, heads: heads, headDim: headDim, cos: cos, sin: sin, sign: 1)
+    }
+
+    /// The rotation is orthogonal, so the backward is the rotation by −angle, in place on dx.
+    public static func ropeBackward(_ dx: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int,
+                                    headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        rotate(dx, rows: rows, seqLen: seqLen, heads: heads, headDim: headDim, cos: cos, sin: sin, sign: -1)
+    }
+
+    private static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int,
+                               headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
+        let half = headDim / 2
+        TeamRows.run(count: rows, workPerItem: 2 * heads * headDim) { range in
+            for r in range {
+                let c = cos + (r % seqLen) * half, s = sin + (r % seqLen) * half
+                for h in 0..<heads {
+                    let v = x + (r * heads + h) * headDim
+                    for i in 0..<half {
+                        let x1 = v[i], x2 = v[i + half], si = sign * s[i]
+                        v[i] = x1 * c[i] - x2 * si
+                        v[i + half] = x2 * c[i] + x1 * si
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Gated activation: out = f(gate)·up, f = SiLU, GELU-tanh or GELU-erf
+
+    public static func gatedActivationForward(_ gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                              count: Int, activation: Activation,
+                                              into out: UnsafeMutablePointer<Float>) {
+        TeamRows.run(count: count, workPerItem: 16) { range in
+            for i in range { out[i] = activationValue(gate[i], activation) * up[i] }
+        }
+    }
+
+    /// dgate = dout·up·f'(gate), dup = dout·f(gate) (both WRITTEN).
+    public static func gatedActivationBackward(_ dout: UnsafePointer<Float>, gate: UnsafePointer<Float>,
+                                               up: UnsafePointer<Float>, count: Int, activation: Activation,
+                                               gateGradient: UnsafeMutablePointer<Float>,
+                                               upGradient: UnsafeMutablePointer<Float>) {
+        TeamRows.run(count: count, workPerItem: 16) { range in
+            for i in range {
+                let (f, df) = activationValueAndSlope(gate[i], activation)
+                gateGradient[i] = dout[i] * up[i] * df
+                upGradient[i] = dout[i] * f
+            }
+        }
+    }
+
+    static func activationValue(_ x: Float, _ activation: Activation) -> Float {
+        switch activation {
+        case .silu: return x / (1 + Foundation.exp(-x))
+        case .geluTanh:
+            let u = geluTanhScale * (x + 0.044715 * x * x * x)
+            return 0.5 * x * (1 + Foundation.tanh(u))
+        case .gelu: return 0.5 * x * (1 + Foundation.erf(x / Float(2).squareRoot()))
+        }
+    }
+
+    private static let geluTanhScale = Float((2 / Double.pi).squareRoot())
+
+    static func activationValueAndSlope(_ x: Float, _ activation: Activation) -> (Float, Float) {
+        switch activation {
+        case .silu:
+            // d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x)))
+            let s = 1 / (1 + Foundation.exp(-x))
+            return (x * s, s * (1 + x * (1 - s)))
+        case .geluTanh:
+            // d/dx ½x(1 + tanh u) = ½(1 + tanh u) + ½x(1 − tanh²u)·u', u' = √(2/π)(1 + 3·0.044715x²)
+            let u = geluTanhScale * (x + 0.044715 * x * x * x)
+            let t = Foundation.tanh(u)
+            let du = geluTanhScale * (1 + 3 * 0.044715 * x * x)
+            return (0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        case .gelu:
+            // d/dx ½x(1 + erf(x/√2)) = Φ(x) + x·φ(x)
+            let cdf = 0.5 * (1 + Foundation.erf(x / Float(2).squareRoot()))
+            let pdf = Foundation.exp(-0.5 * x * x) / Float(2 * Double.pi).squareRoot()
+            return (x * cdf, cdf + x * pdf)
+        }
+    }
+
+    // MARK: Embedding: x[r] = E[token_r]·scale
+
+    public static func embeddingForward(_ tokens: [Int], table: UnsafePointer<Float>, width: Int, scale: Float,
+                                        into x: UnsafeMutablePointer<Float>) {
+        for (r, t) in tokens.enumerated() {
+            let src = table + t * width, dst = x + r * width
+            for i in 0..<width { dst[i] = src[i] * scale }
+        }
+    }
+
+    /// dE[token_r] += scale·dx[r] (a scatter-add: repeated tokens sum).
+    public static func embeddingBackward(_ dx: UnsafePointer<Float>, tokens: [Int], width: Int, scale: Float,
+                                         tableGradient: UnsafeMutablePointer<Float>) {
+        for (r, t) in tokens.enumerated() {
+            let src = dx + r * width, dst = tableGradient + t * width
+            for i in 0..<width { dst[i] += src[i] * scale }
+        }
+    }
+
+    // MARK: Cross-entropy over the vocabulary, ignoring targets < 0 (PyTorch's ignore_index -100)
+
+    /// Mean over the rows whose target is ≥ 0 of logsumexp(logits) − logits[target], accumulated in
+    /// Float64 (PyTorch's mean over non-ignored targets). Returns the loss and the number of counted
+    /// rows; with no counted row the loss is 0 (PyTorch returns NaN) and the gradient is zero.
+    public static func crossEntropyForward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int)
+        -> (loss: Float, count: Int) {
+        // Rows in parallel into per-row losses, summed in row order (the same sum as serially).
+        let perRow = UnsafeMutablePointer<Double>.allocate(capacity: max(targets.count, 1))
+        defer { perRow.deallocate() }
+        targets.withUnsafeBufferPointer { t in
+            TeamRows.run(count: t.count, workPerItem: 4 * vocab) { range in
+                for r in range {
+                    perRow[r] = t[r] >= 0 ? logSumExp(logits + r * vocab, vocab) - Double(logits[r * vocab + t[r]]) : 0
+                }
+            }
+        }
+        var total = 0.0, count = 0
+        for (r, t) in targets.enumerated() where t >= 0 {
+            total += perRow[r]
+            count += 1
+        }
+        return (count == 0 ? 0 : Float(total / Double(count)), count)
+    }
+
+    /// dlogits = (softmax(logits) − onehot(target))·dloss/count for counted rows, 0 for ignored rows
+    /// (WRITTEN).
+    public static func crossEntropyBackward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int,
+                                            lossGradient: Float, into dlogits: UnsafeMutablePointer<Float>) {
+        let count = targets.filter { $0 >= 0 }.count
+        let scale = count == 0 ? 0 : lossGradient / Float(count)
+        targets.withUnsafeBufferPointer { targets in
+            TeamRows.run(count: targets.count, workPerItem: 4 * vocab) { range in
+                for r in range {
+                    let row = logits + r * vocab, d = dlogits + r * vocab, t = targets[r]
+                    guard t >= 0 else { d.update(repeating: 0, count: vocab); continue }
+                    let lse = logSumExp(row, vocab)
+                    for j in 0..<vocab { d[j] = Float(Foundation.exp(Double(row[j]) - lse)) * scale }
+                    d[t] -= scale
+                }
+            }
+        }
+    }
+
+    private static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
+        var m = -Double.infinity
+        for j in 0..<n { m = max(m, Double(row[j])) }
+        var s = 0.0
+        for j in 0..<n { s += Foundation.exp(Double(row[j]) - m) }
+        return m + Foundation.log(s)
+    }
+}
