@@ -99,34 +99,3 @@ enum AdapterFixtures {
         }
     }
 }
-
-/// Runs the built `readapt` executable (built next to the test bundle by `swift test`).
-struct ReadaptProcess {
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], testCase: AnyClass) throws -> Outcome {
-        var products = Bundle(for: testCase).bundleURL
-        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
-        let executable = products.appendingPathComponent("readapt")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            XCTFail("readapt is not built next to the tests (\(executable.path))")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}

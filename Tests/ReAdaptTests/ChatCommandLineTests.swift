@@ -18,30 +18,7 @@ final class ChatCommandLineTests: XCTestCase {
 
     /// Runs readapt with `input` on stdin.
     func readapt(_ arguments: [String], input: String = "") throws -> CommandLineTests.Outcome {
-        var products = Bundle(for: Self.self).bundleURL
-        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
-        let process = Process()
-        process.executableURL = products.appendingPathComponent("readapt")
-        process.arguments = arguments
-        let stdin = Pipe(), out = Pipe(), err = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // The inputs are far below a pipe's buffer, so this write never waits for the child.
-        if !input.isEmpty { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        // Read stderr on another thread so neither pipe can fill up and stall the child.
-        final class Box: @unchecked Sendable { var data = Data() }
-        let stderrBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { stderrBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return .init(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                     stderr: String(decoding: stderrBox.data, as: UTF8.self))
+        try ReadaptProcess.run(arguments, input: input, testCase: Self.self)
     }
 
     func testGenerateChatMatchesTransformers() throws {

@@ -8,33 +8,11 @@ final class CommandLineTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let example = repository.appendingPathComponent("Examples/tiny-biographies").path
 
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Outcome = ReadaptProcess.Outcome
 
     /// `swift test` builds every product into the folder that holds the test bundle.
     func readapt(_ arguments: [String]) throws -> Outcome {
-        var products = Bundle(for: Self.self).bundleURL
-        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
-        let executable = products.appendingPathComponent("readapt")
-        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
-            XCTFail("readapt is not built next to the tests (\(executable.path))")
-            throw CocoaError(.fileNoSuchFile)
-        }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+        try ReadaptProcess.run(arguments, testCase: Self.self)
     }
 
     /// A failed run: non-zero status, nothing on stdout, and an error line containing `fragment`.
