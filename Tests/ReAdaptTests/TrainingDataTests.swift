@@ -81,4 +81,21 @@ final class TrainingDataTests: XCTestCase {
         XCTAssertEqual(ids, Array(dataset.inputIDs[6..<9]) + Array(dataset.inputIDs[0..<3]))
         XCTAssertEqual(labels, ids)
     }
+
+    /// `load(files:bundle:)` with a model directory: text packed with the tokenizer's EOS; chat data
+    /// with a model that has no chat template is refused with the template loader's error.
+    func testLoadThroughAModelBundle() throws {
+        let bundle = try ModelBundle(url: ExampleModelTests.directory)
+        let files = [Self.data.appendingPathComponent("notes.txt"), Self.data.appendingPathComponent("docs.jsonl")]
+        let dataset = try TrainingDataset.load(files: files, bundle: bundle, sequenceLength: 8)
+        guard case .text(let texts) = try TrainingDocuments.read(files: files) else { return XCTFail() }
+        let eos = try XCTUnwrap(bundle.tokenizer.eosTokenID)
+        XCTAssertEqual(dataset, try TrainingDataset.packText(texts, tokenizer: bundle.tokenizer, eosTokenID: eos, sequenceLength: 8))
+        XCTAssertEqual(dataset.report.documents, 4)
+        XCTAssertEqual(dataset.report.tokens, texts.map { bundle.tokenizer.encode($0).count + 1 }.reduce(0, +))
+        XCTAssertThrowsError(try TrainingDataset.load(files: [Self.data.appendingPathComponent("chat.jsonl")], bundle: bundle,
+                                                      sequenceLength: 8)) {
+            XCTAssertTrue($0 is ChatTemplateError, "\($0)")
+        }
+    }
 }
