@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Hyperparameters of `AdamW`, with torch.optim.AdamW's defaults.
@@ -59,7 +60,8 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
 ///     p  ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
 ///
 /// The scalar factors are computed in Double and rounded to Float, as torch does with its Python
-/// float hyperparameters; the element arithmetic is F32 in torch's order. `noDecayRanges` (e.g.
+/// float hyperparameters; the element arithmetic is F32 in torch's order without fused
+/// multiply-adds (`ck_adamw_update`, AVX2 when available, bit-identical to its scalar reference). `noDecayRanges` (e.g.
 /// norms and biases, see `ParameterLayout.ranges(where:)`) play the role of a second parameter
 /// group with weight_decay 0. All parameters share one step count (every parameter gets a
 /// gradient each step, so torch's per-parameter counts are equal).
@@ -104,42 +106,32 @@ public final class AdamW {
         let t = Double(step)
         let biasCorrection1 = 1 - pow(options.beta1, t)
         let biasCorrection2Sqrt = (1 - pow(options.beta2, t)).squareRoot()
-        let scalars = ElementScalars(
-            oneMinusBeta1: Float(1 - options.beta1), beta2: Float(options.beta2),
-            oneMinusBeta2: Float(1 - options.beta2), biasCorrection2Sqrt: Float(biasCorrection2Sqrt),
-            epsilon: Float(options.epsilon), negativeStepSize: Float(-(lr / biasCorrection1)))
-        let decay = Float(1 - lr * options.weightDecay)
+        var scalars = ck_adamw_scalars(
+            decay: Float(1 - lr * options.weightDecay), one_minus_beta1: Float(1 - options.beta1),
+            beta2: Float(options.beta2), one_minus_beta2: Float(1 - options.beta2),
+            bias_correction2_sqrt: Float(biasCorrection2Sqrt), epsilon: Float(options.epsilon),
+            negative_step_size: Float(-(lr / biasCorrection1)))
+        var noDecay = scalars
+        noDecay.decay = 1
         // Walk the buffer in runs: decayed stretches between the no-decay ranges.
+        func update(_ range: Range<Int>, _ s: inout ck_adamw_scalars) {
+            guard !range.isEmpty else { return }
+            let o = range.lowerBound
+            ck_adamw_update(parameters + o, gradients + o, expAvg.pointer + o, expAvgSq.pointer + o, range.count, &s)
+        }
         var start = 0
         for r in noDecayRanges {
-            update(start..<max(start, r.lowerBound), parameters, gradients, decay: decay, scalars)
-            update(max(start, r.lowerBound)..<r.upperBound, parameters, gradients, decay: 1, scalars)
+            update(start..<max(start, r.lowerBound), &scalars)
+            update(max(start, r.lowerBound)..<r.upperBound, &noDecay)
             start = max(start, r.upperBound)
         }
-        update(start..<parameterCount, parameters, gradients, decay: decay, scalars)
+        update(start..<parameterCount, &scalars)
     }
 
     /// One step on a model's parameters with its (already clipped) gradients.
     public func step(model: TrainableModel, learningRate: Double? = nil) {
         precondition(model.layout.totalCount == parameterCount, "AdamW was sized for another model")
         step(parameters: model.parameters.pointer, gradients: model.gradients.pointer, learningRate: learningRate)
-    }
-
-    private struct ElementScalars {
-        var oneMinusBeta1, beta2, oneMinusBeta2, biasCorrection2Sqrt, epsilon, negativeStepSize: Float
-    }
-
-    private func update(_ range: Range<Int>, _ p: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>,
-                        decay: Float, _ s: ElementScalars) {
-        let m = expAvg.pointer, v = expAvgSq.pointer
-        for i in range {
-            if decay != 1 { p[i] *= decay }
-            let gi = g[i]
-            m[i] += s.oneMinusBeta1 * (gi - m[i])
-            v[i] = v[i] * s.beta2 + s.oneMinusBeta2 * gi * gi
-            let denom = v[i].squareRoot() / s.biasCorrection2Sqrt + s.epsilon
-            p[i] += s.negativeStepSize * m[i] / denom
-        }
     }
 
     /// A copy of the state, for a checkpoint.
