@@ -151,7 +151,7 @@ final class GGUFConvertTests: XCTestCase {
         let marker = output.appendingPathComponent("config.json")
         let before = try Data(contentsOf: marker)
         XCTAssertThrowsError(try GGUFConverter.convert(gguf: try Self.fixture("tiny.gguf"), output: output)) { error in
-            XCTAssertEqual(error as? GGUFConvertError, .outputExists(path: output.path))
+            XCTAssertEqual(error as? OutputDirectoryError, .exists(path: output.path))
         }
         XCTAssertEqual(try Data(contentsOf: marker), before)
         try GGUFConverter.convert(gguf: try Self.fixture("tiny.gguf"), output: output, dtype: .bf16, replace: true)

@@ -2,18 +2,12 @@ import Foundation
 
 /// Why a GGUF → Hugging Face conversion could not run.
 public enum GGUFConvertError: Error, CustomStringConvertible, Equatable, Sendable {
-    case outputExists(path: String)
     case unsupportedDType(String)
-    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
-        case .outputExists(let path):
-            return "\(path) already exists and is not an empty directory (pass --force to replace it)."
         case .unsupportedDType(let name):
             return "'\(name)' is not a dtype convert can write (use f32, f16 or bf16)."
-        case .cannotWrite(let path, let reason):
-            return "Cannot write \(path): \(reason)."
         }
     }
 }
@@ -34,31 +28,16 @@ public enum GGUFConverter {
     public static func convert(gguf: URL, output: URL, dtype: DType = .bf16, replace: Bool = false,
                                progress: ((Int, Int, String) throws -> Void)? = nil) throws {
         guard [.f32, .f16, .bf16].contains(dtype) else { throw GGUFConvertError.unsupportedDType(dtype.rawValue) }
-        let fileManager = FileManager.default
-        var isDirectory: ObjCBool = false
-        let outputExists = fileManager.fileExists(atPath: output.path, isDirectory: &isDirectory)
-        if outputExists, !replace {
-            let empty = isDirectory.boolValue && ((try? fileManager.contentsOfDirectory(atPath: output.path))?.isEmpty ?? false)
-            guard empty else { throw GGUFConvertError.outputExists(path: output.path) }
-        }
+        // Refuses an existing output before any work; deleted again unless committed.
+        let staging = try StagingDirectory(output: output, replace: replace)
         let checkpoint = try GGUFCheckpoint(url: gguf)
         _ = try ModelSpec(checkpoint.config, file: gguf)   // refuse what ReAdapt itself could not run
         let tokenizerFiles = try GGUFTokenizerFiles.make(from: checkpoint.file)
 
-        let parent = output.deletingLastPathComponent()
-        let staging = parent.appendingPathComponent(".\(output.lastPathComponent).partial-\(UUID().uuidString)")
-        do {
-            try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
-        } catch {
-            throw GGUFConvertError.cannotWrite(path: staging.path, reason: error.localizedDescription)
-        }
-        var finished = false
-        defer { if !finished { try? fileManager.removeItem(at: staging) } }
-
-        try write(configJSON(checkpoint.config, dtype: dtype), to: staging.appendingPathComponent("config.json"))
-        try write(generationConfigJSON(checkpoint.config), to: staging.appendingPathComponent("generation_config.json"))
-        try write(tokenizerFiles.tokenizerJSON, to: staging.appendingPathComponent("tokenizer.json"))
-        try write(tokenizerFiles.tokenizerConfigJSON, to: staging.appendingPathComponent("tokenizer_config.json"))
+        try staging.write(configJSON(checkpoint.config, dtype: dtype), to: "config.json")
+        try staging.write(generationConfigJSON(checkpoint.config), to: "generation_config.json")
+        try staging.write(tokenizerFiles.tokenizerJSON, to: "tokenizer.json")
+        try staging.write(tokenizerFiles.tokenizerConfigJSON, to: "tokenizer_config.json")
 
         let infos = try checkpoint.tensorNames.map { name -> TensorInfo in
             guard let info = checkpoint.info(name) else {
@@ -66,7 +45,7 @@ public enum GGUFConverter {
             }
             return TensorInfo(name: name, dtype: dtype, shape: info.shape)
         }
-        let writer = try SafetensorsWriter(url: staging.appendingPathComponent("model.safetensors"), tensors: infos,
+        let writer = try SafetensorsWriter(url: staging.file("model.safetensors"), tensors: infos,
                                            metadata: ["format": "pt"])
         for (i, info) in infos.enumerated() {
             try progress?(i + 1, infos.count, info.name)
@@ -74,13 +53,7 @@ public enum GGUFConverter {
         }
         try writer.finish()
 
-        do {
-            if outputExists { try fileManager.removeItem(at: output) }
-            try fileManager.moveItem(at: staging, to: output)
-        } catch {
-            throw GGUFConvertError.cannotWrite(path: output.path, reason: error.localizedDescription)
-        }
-        finished = true
+        try staging.commit()
     }
 
     /// config.json as transformers writes it for LlamaForCausalLM: every field of our config
@@ -110,11 +83,5 @@ public enum GGUFConverter {
         }
         let object: [String: Any] = ["bos_token_id": ids(config.bosTokenId), "eos_token_id": ids(config.eosTokenId)]
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    }
-
-    private static func write(_ data: Data, to url: URL) throws {
-        do { try data.write(to: url) } catch {
-            throw GGUFConvertError.cannotWrite(path: url.path, reason: error.localizedDescription)
-        }
     }
 }
