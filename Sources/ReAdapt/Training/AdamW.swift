@@ -90,11 +90,12 @@ public final class AdamW {
         expAvgSq = TrainingBuffer(count: parameterCount)
     }
 
-    /// For a `TrainableModel`; `noDecay` picks the slots without weight decay (none by default).
+    /// For a `TrainableModel`'s trainable tensors; `noDecay` picks the slots without weight decay
+    /// (none by default).
     public convenience init(model: TrainableModel, options: AdamWOptions = AdamWOptions(),
                             noDecay: (ParameterSlot) -> Bool = { _ in false }) throws {
-        try self.init(parameterCount: model.layout.totalCount, options: options,
-                      noDecayRanges: model.layout.ranges(where: noDecay))
+        try self.init(parameterCount: model.trainable.count, options: options,
+                      noDecayRanges: model.trainable.ranges(where: noDecay))
     }
 
     /// One optimizer step at `learningRate` (default: `options.learningRate`, e.g. pass a
@@ -130,8 +131,9 @@ public final class AdamW {
 
     /// One step on a model's parameters with its (already clipped) gradients.
     public func step(model: TrainableModel, learningRate: Double? = nil) {
-        precondition(model.layout.totalCount == parameterCount, "AdamW was sized for another model")
-        step(parameters: model.parameters.pointer, gradients: model.gradients.pointer, learningRate: learningRate)
+        precondition(model.trainable.count == parameterCount, "AdamW was sized for another model")
+        step(parameters: model.trainable.values.pointer, gradients: model.trainable.gradients.pointer,
+             learningRate: learningRate)
     }
 
     /// A copy of the state, for a checkpoint.

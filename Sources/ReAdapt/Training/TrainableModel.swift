@@ -37,8 +37,16 @@ public final class TrainableModel {
     public let layout: ParameterLayout
     public let batchSize: Int
     public let sequenceLength: Int
+    /// Every weight of the model (frozen under LoRA/DoRA).
     public let parameters: TrainingBuffer
-    public let gradients: TrainingBuffer
+    /// Full fine-tuning or a LoRA/DoRA adapter.
+    public let method: TrainingMethod
+    /// What the optimizer updates: `parameters` (full) or the adapter's tensors (LoRA/DoRA).
+    public let trainable: TrainableTensors
+    /// The gradients of `trainable`, laid out like it.
+    public var gradients: TrainingBuffer { trainable.gradients }
+    /// The adapter's layout (LoRA/DoRA only).
+    let lora: LoRALayout?
     let activations: TrainingActivations
     private let ropeCos: [Float], ropeSin: [Float]  // [seqLen, headDim/2]
     private(set) var tokens: [Int] = []
@@ -46,8 +54,11 @@ public final class TrainableModel {
     private(set) var targets: [Int]?
 
     /// Reads every parameter from `source` (F32 or any dtype the source converts), checking shapes.
+    /// With `.lora`, the base is frozen and a fresh adapter is initialised as PEFT does (A
+    /// Kaiming-uniform from `seed`, B zero, DoRA's magnitude the row norms of W).
     public init(spec: ModelSpec, source: TensorSource, sourceName: String, batchSize: Int,
-                sequenceLength: Int) throws {
+                sequenceLength: Int, method: TrainingMethod = .full, seed: UInt64 = 0) throws {
+        try method.loraSettings?.validate()
         guard batchSize > 0, sequenceLength > 0 else {
             throw TrainingError.invalidBatchShape(batch: batchSize, seqLen: sequenceLength)
         }
@@ -76,7 +87,17 @@ public final class TrainableModel {
         self.parameters = parameters
         self.batchSize = batchSize
         self.sequenceLength = sequenceLength
-        gradients = TrainingBuffer(count: layout.totalCount)
+        self.method = method
+        if let settings = method.loraSettings {
+            let lora = LoRALayout(spec: spec, settings: settings)
+            self.lora = lora
+            trainable = TrainableTensors(slots: lora.slots, values: TrainingBuffer(count: lora.totalCount),
+                                         gradients: TrainingBuffer(count: lora.totalCount))
+        } else {
+            lora = nil
+            trainable = TrainableTensors(slots: layout.slots, values: parameters,
+                                         gradients: TrainingBuffer(count: layout.totalCount))
+        }
         activations = TrainingActivations(spec: spec, batch: batchSize, seqLen: sequenceLength)
         // As transformers: angle = float(pos) · inv_freq in F32, then cos/sin of it.
         let inv = spec.inverseFrequencies, half = spec.headDim / 2
@@ -90,15 +111,17 @@ public final class TrainableModel {
         }
         ropeCos = cos
         ropeSin = sin
+        if lora != nil { initializeAdapter(seed: seed) }
     }
 
     /// Loads config.json and the safetensors weights of a Hugging Face model directory.
-    public static func load(directory: URL, batchSize: Int, sequenceLength: Int) throws -> TrainableModel {
+    public static func load(directory: URL, batchSize: Int, sequenceLength: Int, method: TrainingMethod = .full,
+                            seed: UInt64 = 0) throws -> TrainableModel {
         let configFile = directory.appendingPathComponent("config.json")
         let spec = try ModelSpec(ModelConfig.load(configFile), file: configFile)
         let checkpoint = try SafetensorsCheckpoint(directory: directory)
         return try TrainableModel(spec: spec, source: checkpoint, sourceName: directory.path,
-                                  batchSize: batchSize, sequenceLength: sequenceLength)
+                                  batchSize: batchSize, sequenceLength: sequenceLength, method: method, seed: seed)
     }
 
     /// A copy of the named parameter, or nil if the model has none by that name.
@@ -106,10 +129,9 @@ public final class TrainableModel {
         layout.slot(named: name).map { Tensor(shape: $0.shape, scalars: parameters.array(offset: $0.offset, count: $0.count)) }
     }
 
-    /// A copy of the named parameter's accumulated gradient.
-    public func gradient(_ name: String) -> Tensor? {
-        layout.slot(named: name).map { Tensor(shape: $0.shape, scalars: gradients.array(offset: $0.offset, count: $0.count)) }
-    }
+    /// A copy of the named trainable tensor's accumulated gradient (a model parameter's name for
+    /// full fine-tuning, an adapter tensor's PEFT name for LoRA/DoRA).
+    public func gradient(_ name: String) -> Tensor? { trainable.gradient(name) }
 
     /// The logits of the last forward pass, [batch, seqLen, vocab].
     public var logits: Tensor {

@@ -8,53 +8,60 @@ extension TrainableModel {
     /// identity paths are summed.
     public func backward() throws {
         guard let targets else { throw TrainingError.backwardWithoutLoss }
-        let p = parameters.pointer, g = gradients.pointer, a = activations
+        let p = parameters.pointer, a = activations
         let n = batchSize * sequenceLength, h = spec.hiddenSize, vocab = spec.vocabSize
+        // The base's gradient at an offset, or nil when the base is frozen (LoRA/DoRA).
+        let base: UnsafeMutablePointer<Float>? = lora == nil ? gradients.pointer : nil
+        func g(_ offset: Int) -> UnsafeMutablePointer<Float>? { base.map { $0 + offset } }
 
         TrainingOps.crossEntropyBackward(a.logits.pointer, targets: targets, vocab: vocab, lossGradient: 1,
                                          into: a.dLogits.pointer)
         // Head (tied: its gradient slot is the embedding's, so both uses sum there).
         TrainingOps.linearBackward(a.dLogits.pointer, x: a.finalNorm.pointer, rows: n, inFeatures: h,
-                                   weight: p + layout.head, outFeatures: vocab, weightGradient: g + layout.head,
+                                   weight: p + layout.head, outFeatures: vocab, weightGradient: g(layout.head),
                                    biasGradient: nil, inputGradient: a.dNorm.pointer, accumulateInput: false)
         a.dResidual.zero()
         TrainingOps.rmsNormBackward(a.dNorm.pointer, x: a.output.pointer, rstd: a.finalRstd.pointer, rows: n,
                                     width: h, weight: p + layout.finalNorm, addsOne: spec.normAddsOne,
-                                    weightGradient: g + layout.finalNorm, inputGradient: a.dResidual.pointer)
+                                    weightGradient: g(layout.finalNorm), inputGradient: a.dResidual.pointer)
         for l in stride(from: spec.layerCount - 1, through: 0, by: -1) { layerBackward(l) }
-        TrainingOps.embeddingBackward(a.dResidual.pointer, tokens: tokens, width: h, scale: spec.embeddingScale,
-                                      tableGradient: g + layout.embedding)
+        if let table = g(layout.embedding) {
+            TrainingOps.embeddingBackward(a.dResidual.pointer, tokens: tokens, width: h, scale: spec.embeddingScale,
+                                          tableGradient: table)
+        }
     }
 
     /// On entry dResidual is d(loss)/d(layer output); on exit d(loss)/d(layer input).
     private func layerBackward(_ l: Int) {
-        let s = spec, w = layout.layers[l], p = parameters.pointer, g = gradients.pointer
+        let s = spec, w = layout.layers[l], p = parameters.pointer
+        let base: UnsafeMutablePointer<Float>? = lora == nil ? gradients.pointer : nil
+        func g(_ offset: Int) -> UnsafeMutablePointer<Float>? { base.map { $0 + offset } }
         let a = activations.layers[l], d = activations
         let n = batchSize * sequenceLength, h = s.hiddenSize, inter = s.intermediateSize
         let qw = s.queryWidth, kvw = s.kvWidth
-        func biasGradient(_ offset: Int?) -> UnsafeMutablePointer<Float>? { offset.map { g + $0 } }
+        func biasGradient(_ offset: Int?) -> UnsafeMutablePointer<Float>? { offset.flatMap { g($0) } }
 
         // MLP: output = middle + down(f(gate)·up); the identity path leaves dResidual as it is.
         TrainingOps.linearBackward(d.dResidual.pointer, x: a.activated.pointer, rows: n, inFeatures: inter,
-                                   weight: p + w.down, outFeatures: h, weightGradient: g + w.down,
+                                   weight: p + w.down, outFeatures: h, weightGradient: g(w.down),
                                    biasGradient: biasGradient(w.downBias), inputGradient: d.dActivated.pointer,
                                    accumulateInput: false)
         TrainingOps.gatedActivationBackward(d.dActivated.pointer, gate: a.gate.pointer, up: a.up.pointer,
                                             count: n * inter, activation: s.activation,
                                             gateGradient: d.dGate.pointer, upGradient: d.dUp.pointer)
         TrainingOps.linearBackward(d.dGate.pointer, x: a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.gate,
-                                   outFeatures: inter, weightGradient: g + w.gate, biasGradient: biasGradient(w.gateBias),
+                                   outFeatures: inter, weightGradient: g(w.gate), biasGradient: biasGradient(w.gateBias),
                                    inputGradient: d.dNorm.pointer, accumulateInput: false)
         TrainingOps.linearBackward(d.dUp.pointer, x: a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.up,
-                                   outFeatures: inter, weightGradient: g + w.up, biasGradient: biasGradient(w.upBias),
+                                   outFeatures: inter, weightGradient: g(w.up), biasGradient: biasGradient(w.upBias),
                                    inputGradient: d.dNorm.pointer, accumulateInput: true)
         TrainingOps.rmsNormBackward(d.dNorm.pointer, x: a.middle.pointer, rstd: a.mlpRstd.pointer, rows: n, width: h,
-                                    weight: p + w.postNorm, addsOne: s.normAddsOne, weightGradient: g + w.postNorm,
+                                    weight: p + w.postNorm, addsOne: s.normAddsOne, weightGradient: g(w.postNorm),
                                     inputGradient: d.dResidual.pointer)
 
         // Attention: middle = input + o(attention(rope(q), rope(k), v)).
         TrainingOps.linearBackward(d.dResidual.pointer, x: a.attention.pointer, rows: n, inFeatures: qw,
-                                   weight: p + w.o, outFeatures: h, weightGradient: g + w.o,
+                                   weight: p + w.o, outFeatures: h, weightGradient: g(w.o),
                                    biasGradient: biasGradient(w.oBias), inputGradient: d.dAttention.pointer,
                                    accumulateInput: false)
         d.dK.zero()
@@ -67,16 +74,16 @@ extension TrainableModel {
         ropeBackward(d.dK.pointer, heads: s.kvHeadCount)
         let xn = a.attentionNorm.pointer
         TrainingOps.linearBackward(d.dQ.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.q, outFeatures: qw,
-                                   weightGradient: g + w.q, biasGradient: biasGradient(w.qBias),
+                                   weightGradient: g(w.q), biasGradient: biasGradient(w.qBias),
                                    inputGradient: d.dNorm.pointer, accumulateInput: false)
         TrainingOps.linearBackward(d.dK.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.k, outFeatures: kvw,
-                                   weightGradient: g + w.k, biasGradient: biasGradient(w.kBias),
+                                   weightGradient: g(w.k), biasGradient: biasGradient(w.kBias),
                                    inputGradient: d.dNorm.pointer, accumulateInput: true)
         TrainingOps.linearBackward(d.dV.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.v, outFeatures: kvw,
-                                   weightGradient: g + w.v, biasGradient: biasGradient(w.vBias),
+                                   weightGradient: g(w.v), biasGradient: biasGradient(w.vBias),
                                    inputGradient: d.dNorm.pointer, accumulateInput: true)
         TrainingOps.rmsNormBackward(d.dNorm.pointer, x: a.input.pointer, rstd: a.attentionRstd.pointer, rows: n, width: h,
-                                    weight: p + w.inputNorm, addsOne: s.normAddsOne, weightGradient: g + w.inputNorm,
+                                    weight: p + w.inputNorm, addsOne: s.normAddsOne, weightGradient: g(w.inputNorm),
                                     inputGradient: d.dResidual.pointer)
     }
 

@@ -35,8 +35,9 @@ public enum TrainingBenchmark {
 extension ModelBundle {
     /// The bundle's weights (safetensors directory or GGUF, dequantized) as an F32 trainable model
     /// with activations for `batchSize` × `sequenceLength`.
-    public func loadTrainableModel(batchSize: Int, sequenceLength: Int) throws -> TrainableModel {
+    public func loadTrainableModel(batchSize: Int, sequenceLength: Int, method: TrainingMethod = .full,
+                                   seed: UInt64 = 0) throws -> TrainableModel {
         try TrainableModel(spec: spec, source: source, sourceName: url.path, batchSize: batchSize,
-                           sequenceLength: sequenceLength)
+                           sequenceLength: sequenceLength, method: method, seed: seed)
     }
 }

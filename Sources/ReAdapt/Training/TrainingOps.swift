@@ -22,13 +22,16 @@ public enum TrainingOps {
     }
 
     /// dW += dyᵀ·x, db += Σ_rows dy, and dx = dy·W (or dx += dy·W when `accumulateInput`).
+    /// A nil gradient is not computed (a frozen weight or bias costs only the dx GEMM).
     public static func linearBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                                       inFeatures: Int, weight: UnsafePointer<Float>, outFeatures: Int,
-                                      weightGradient: UnsafeMutablePointer<Float>,
+                                      weightGradient: UnsafeMutablePointer<Float>?,
                                       biasGradient: UnsafeMutablePointer<Float>?,
                                       inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool) {
-        GEMM.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
-                   a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: weightGradient, ldc: inFeatures)
+        if let weightGradient {
+            GEMM.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+                       a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: weightGradient, ldc: inFeatures)
+        }
         if let biasGradient {
             for r in 0..<rows {
                 let row = dy + r * outFeatures
@@ -61,11 +64,11 @@ public enum TrainingOps {
     }
 
     /// With x̂ = x·rstd and g = dy·w': dw += Σ_rows dy·x̂, dx += rstd·(g − x̂·mean(g·x̂)).
-    /// dx is ACCUMULATED (it is the residual stream's gradient).
+    /// dx is ACCUMULATED (it is the residual stream's gradient); a nil dw is skipped (frozen).
     public static func rmsNormBackward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                        rstd: UnsafePointer<Float>, rows: Int, width n: Int,
                                        weight: UnsafePointer<Float>, addsOne: Bool,
-                                       weightGradient: UnsafeMutablePointer<Float>,
+                                       weightGradient: UnsafeMutablePointer<Float>?,
                                        inputGradient dx: UnsafeMutablePointer<Float>) {
         // Rows in parallel for dx; dw is a sum over rows, so it is a separate serial pass.
         TeamRows.run(count: rows, workPerItem: 4 * n) { range in
@@ -80,6 +83,7 @@ public enum TrainingOps {
                 }
             }
         }
+        guard let weightGradient else { return }  // frozen norm
         for r in 0..<rows {
             let xr = x + r * n, dyr = dy + r * n, s = rstd[r]
             for i in 0..<n { weightGradient[i] += dyr[i] * xr[i] * s }
