@@ -47,6 +47,11 @@ public final class TrainableModel {
     public var gradients: TrainingBuffer { trainable.gradients }
     /// The adapter's layout (LoRA/DoRA only).
     let lora: LoRALayout?
+    /// Training mode for LoRA dropout: the key of this forward pass's dropout masks, or nil for
+    /// evaluation (no dropout, as PEFT in `model.eval()`). Masks are a pure function of (key, layer,
+    /// module, element), so a trainer that sets key = f(seed, micro-step) replays the same masks
+    /// after a resume without saving any RNG state. Ignored for full fine-tuning.
+    public var dropoutKey: UInt64?
     let activations: TrainingActivations
     private let ropeCos: [Float], ropeSin: [Float]  // [seqLen, headDim/2]
     private(set) var tokens: [Int] = []
