@@ -80,3 +80,15 @@ final class TrainingActivations {
                dGate, dUp, dActivated, dLogits].reduce(0) { $0 + $1.count }
     }
 }
+
+extension TrainingActivations {
+    /// The floats `TrainingActivations(spec:batch:seqLen:)` would allocate, without allocating.
+    static func floatCount(spec: ModelSpec, batch: Int, seqLen: Int) -> Int {
+        let n = batch * seqLen, h = spec.hiddenSize, inter = spec.intermediateSize
+        let q = spec.queryWidth, kv = spec.kvWidth
+        let perLayer = n * h * 4 + n * 2 + n * q * 2 + n * kv * 2 + batch * spec.headCount * seqLen * seqLen + n * inter * 3
+        let rest = n * h * 2 + n + n * spec.vocabSize * 2 + n * h * 2 + n * q * 2 + n * kv * 2 + seqLen * seqLen
+            + n * inter * 3
+        return spec.layerCount * perLayer + rest
+    }
+}
