@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The operations of the Llama-family forward pass, each paired with its backward, in the style of
@@ -11,12 +12,18 @@ public enum TrainingOps {
     public static func linearForward(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
                                      weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                                      outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
-        GEMM.sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                   a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+        TrainingProfiler.measure(.linearForward, flops: 2 * Double(rows * inFeatures * outFeatures)) {
+            GEMM.sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                       a: x, lda: inFeatures, b: weight, ldb: inFeatures, beta: 0, c: y, ldc: outFeatures)
+        }
         if let bias {
-            for r in 0..<rows {
-                let row = y + r * outFeatures
-                for j in 0..<outFeatures { row[j] += bias[j] }
+            TrainingProfiler.measure(.bias) {
+                TeamRows.run(count: rows, workPerItem: outFeatures) { range in
+                    for r in range {
+                        let row = y + r * outFeatures
+                        for j in 0..<outFeatures { row[j] += bias[j] }
+                    }
+                }
             }
         }
     }
@@ -28,20 +35,27 @@ public enum TrainingOps {
                                       weightGradient: UnsafeMutablePointer<Float>?,
                                       biasGradient: UnsafeMutablePointer<Float>?,
                                       inputGradient dx: UnsafeMutablePointer<Float>?, accumulateInput: Bool) {
+        let flops = 2 * Double(rows * inFeatures * outFeatures)
         if let weightGradient {
-            GEMM.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
-                       a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: weightGradient, ldc: inFeatures)
+            TrainingProfiler.measure(.linearWeightGradient, flops: flops) {
+                GEMM.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: rows,
+                           a: dy, lda: outFeatures, b: x, ldb: inFeatures, beta: 1, c: weightGradient, ldc: inFeatures)
+            }
         }
         if let biasGradient {
-            for r in 0..<rows {
-                let row = dy + r * outFeatures
-                for j in 0..<outFeatures { biasGradient[j] += row[j] }
+            TrainingProfiler.measure(.bias) {
+                for r in 0..<rows {
+                    let row = dy + r * outFeatures
+                    for j in 0..<outFeatures { biasGradient[j] += row[j] }
+                }
             }
         }
         if let dx {
-            GEMM.sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
-                       a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: accumulateInput ? 1 : 0,
-                       c: dx, ldc: inFeatures)
+            TrainingProfiler.measure(.linearInputGradient, flops: flops) {
+                GEMM.sgemm(transA: false, transB: false, m: rows, n: inFeatures, k: outFeatures,
+                           a: dy, lda: outFeatures, b: weight, ldb: inFeatures, beta: accumulateInput ? 1 : 0,
+                           c: dx, ldc: inFeatures)
+            }
         }
     }
 
@@ -51,14 +65,10 @@ public enum TrainingOps {
     public static func rmsNormForward(_ x: UnsafePointer<Float>, rows: Int, width n: Int,
                                       weight: UnsafePointer<Float>, eps: Float, addsOne: Bool,
                                       into y: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        TeamRows.run(count: rows, workPerItem: 2 * n) { range in
-            for r in range {
-                let xr = x + r * n, yr = y + r * n
-                var sum: Float = 0
-                for i in 0..<n { sum += xr[i] * xr[i] }
-                let s = 1 / (sum / Float(n) + eps).squareRoot()
-                rstd[r] = s
-                for i in 0..<n { yr[i] = (xr[i] * s) * (addsOne ? 1 + weight[i] : weight[i]) }
+        TrainingProfiler.measure(.norm) {
+            TeamRows.run(count: rows, workPerItem: 2 * n) { range in
+                tk_rmsnorm_forward(x + range.lowerBound * n, weight, y + range.lowerBound * n, rstd + range.lowerBound,
+                                   range.count, n, eps, addsOne ? 1 : 0)
             }
         }
     }
@@ -70,23 +80,18 @@ public enum TrainingOps {
                                        weight: UnsafePointer<Float>, addsOne: Bool,
                                        weightGradient: UnsafeMutablePointer<Float>?,
                                        inputGradient dx: UnsafeMutablePointer<Float>) {
-        // Rows in parallel for dx; dw is a sum over rows, so it is a separate serial pass.
-        TeamRows.run(count: rows, workPerItem: 4 * n) { range in
-            for r in range {
-                let xr = x + r * n, dyr = dy + r * n, dxr = dx + r * n, s = rstd[r]
-                var dot: Float = 0
-                for i in 0..<n { dot += dyr[i] * (addsOne ? 1 + weight[i] : weight[i]) * xr[i] * s }
-                let mean = dot / Float(n)
-                for i in 0..<n {
-                    let g = dyr[i] * (addsOne ? 1 + weight[i] : weight[i])
-                    dxr[i] += s * (g - xr[i] * s * mean)
-                }
+        TrainingProfiler.measure(.norm) {
+            // Rows in parallel for dx; dw is a sum over rows, so it is a separate serial pass.
+            TeamRows.run(count: rows, workPerItem: 4 * n) { range in
+                let o = range.lowerBound * n
+                tk_rmsnorm_backward(dy + o, x + o, rstd + range.lowerBound, weight, dx + o, range.count, n,
+                                    addsOne ? 1 : 0)
             }
-        }
-        guard let weightGradient else { return }  // frozen norm
-        for r in 0..<rows {
-            let xr = x + r * n, dyr = dy + r * n, s = rstd[r]
-            for i in 0..<n { weightGradient[i] += dyr[i] * xr[i] * s }
+            guard let weightGradient else { return }  // frozen norm
+            for r in 0..<rows {
+                let xr = x + r * n, dyr = dy + r * n, s = rstd[r]
+                for i in 0..<n { weightGradient[i] += dyr[i] * xr[i] * s }
+            }
         }
     }
 
@@ -108,6 +113,7 @@ public enum TrainingOps {
     private static func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int,
                                headDim: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
         let half = headDim / 2
+        TrainingProfiler.measure(.rope) {
         TeamRows.run(count: rows, workPerItem: 2 * heads * headDim) { range in
             for r in range {
                 let c = cos + (r % seqLen) * half, s = sin + (r % seqLen) * half
@@ -121,6 +127,7 @@ public enum TrainingOps {
                 }
             }
         }
+        }
     }
 
     // MARK: Gated activation: out = f(gate)·up, f = SiLU, GELU-tanh or GELU-erf
@@ -128,8 +135,15 @@ public enum TrainingOps {
     public static func gatedActivationForward(_ gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                                               count: Int, activation: Activation,
                                               into out: UnsafeMutablePointer<Float>) {
-        TeamRows.run(count: count, workPerItem: 16) { range in
-            for i in range { out[i] = activationValue(gate[i], activation) * up[i] }
+        TrainingProfiler.measure(.activation) {
+            TeamRows.run(count: count, workPerItem: 16) { range in
+                let o = range.lowerBound, n = range.count
+                switch activation {
+                case .silu: mk_silu_mul(gate + o, up + o, out + o, n)
+                case .geluTanh: mk_gelu_tanh_mul(gate + o, up + o, out + o, n)
+                case .gelu: for i in range { out[i] = activationValue(gate[i], activation) * up[i] }
+                }
+            }
         }
     }
 
@@ -138,11 +152,20 @@ public enum TrainingOps {
                                                up: UnsafePointer<Float>, count: Int, activation: Activation,
                                                gateGradient: UnsafeMutablePointer<Float>,
                                                upGradient: UnsafeMutablePointer<Float>) {
-        TeamRows.run(count: count, workPerItem: 16) { range in
-            for i in range {
-                let (f, df) = activationValueAndSlope(gate[i], activation)
-                gateGradient[i] = dout[i] * up[i] * df
-                upGradient[i] = dout[i] * f
+        TrainingProfiler.measure(.activation) {
+            TeamRows.run(count: count, workPerItem: 16) { range in
+                let o = range.lowerBound
+                switch activation {
+                case .silu, .geluTanh:
+                    tk_gated_backward(dout + o, gate + o, up + o, gateGradient + o, upGradient + o, range.count,
+                                      activation == .silu ? 0 : 1)
+                case .gelu:
+                    for i in range {
+                        let (f, df) = activationValueAndSlope(gate[i], activation)
+                        gateGradient[i] = dout[i] * up[i] * df
+                        upGradient[i] = dout[i] * f
+                    }
+                }
             }
         }
     }
@@ -183,70 +206,76 @@ public enum TrainingOps {
 
     public static func embeddingForward(_ tokens: [Int], table: UnsafePointer<Float>, width: Int, scale: Float,
                                         into x: UnsafeMutablePointer<Float>) {
-        for (r, t) in tokens.enumerated() {
-            let src = table + t * width, dst = x + r * width
-            for i in 0..<width { dst[i] = src[i] * scale }
+        TrainingProfiler.measure(.embedding) {
+            tokens.withUnsafeBufferPointer { tokens in
+                TeamRows.run(count: tokens.count, workPerItem: width) { range in
+                    for r in range {
+                        let src = table + tokens[r] * width, dst = x + r * width
+                        for i in 0..<width { dst[i] = src[i] * scale }
+                    }
+                }
+            }
         }
     }
 
     /// dE[token_r] += scale·dx[r] (a scatter-add: repeated tokens sum).
     public static func embeddingBackward(_ dx: UnsafePointer<Float>, tokens: [Int], width: Int, scale: Float,
                                          tableGradient: UnsafeMutablePointer<Float>) {
-        for (r, t) in tokens.enumerated() {
-            let src = dx + r * width, dst = tableGradient + t * width
-            for i in 0..<width { dst[i] += src[i] * scale }
+        TrainingProfiler.measure(.embedding) {
+            for (r, t) in tokens.enumerated() {
+                let src = dx + r * width, dst = tableGradient + t * width
+                for i in 0..<width { dst[i] += src[i] * scale }
+            }
         }
     }
 
     // MARK: Cross-entropy over the vocabulary, ignoring targets < 0 (PyTorch's ignore_index -100)
 
-    /// Mean over the rows whose target is ≥ 0 of logsumexp(logits) − logits[target], accumulated in
-    /// Float64 (PyTorch's mean over non-ignored targets). Returns the loss and the number of counted
-    /// rows; with no counted row the loss is 0 (PyTorch returns NaN) and the gradient is zero.
+    /// Mean over the rows whose target is ≥ 0 of logsumexp(logits) − logits[target]: exp in F32
+    /// (AVX2), each row's sum and the mean in Float64 (PyTorch's mean over non-ignored targets).
+    /// Returns the loss and the number of counted rows; with no counted row the loss is 0 (PyTorch
+    /// returns NaN) and the gradient is zero.
     public static func crossEntropyForward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int)
         -> (loss: Float, count: Int) {
-        // Rows in parallel into per-row losses, summed in row order (the same sum as serially).
-        let perRow = UnsafeMutablePointer<Double>.allocate(capacity: max(targets.count, 1))
-        defer { perRow.deallocate() }
-        targets.withUnsafeBufferPointer { t in
-            TeamRows.run(count: t.count, workPerItem: 4 * vocab) { range in
-                for r in range {
-                    perRow[r] = t[r] >= 0 ? logSumExp(logits + r * vocab, vocab) - Double(logits[r * vocab + t[r]]) : 0
+        TrainingProfiler.measure(.crossEntropy) {
+            // Rows in parallel into per-row losses, summed in row order (the same sum as serially).
+            let perRow = UnsafeMutablePointer<Double>.allocate(capacity: max(targets.count, 1))
+            defer { perRow.deallocate() }
+            targets.withUnsafeBufferPointer { t in
+                TeamRows.run(count: t.count, workPerItem: 2 * vocab) { range in
+                    for r in range {
+                        perRow[r] = t[r] >= 0 ? tk_logsumexp(logits + r * vocab, vocab) - Double(logits[r * vocab + t[r]]) : 0
+                    }
                 }
             }
+            var total = 0.0, count = 0
+            for (r, t) in targets.enumerated() where t >= 0 {
+                total += perRow[r]
+                count += 1
+            }
+            return (count == 0 ? 0 : Float(total / Double(count)), count)
         }
-        var total = 0.0, count = 0
-        for (r, t) in targets.enumerated() where t >= 0 {
-            total += perRow[r]
-            count += 1
-        }
-        return (count == 0 ? 0 : Float(total / Double(count)), count)
     }
 
     /// dlogits = (softmax(logits) − onehot(target))·dloss/count for counted rows, 0 for ignored rows
-    /// (WRITTEN).
+    /// (WRITTEN). `dlogits` may be `logits` itself: each row's logsumexp is taken before the row is
+    /// overwritten, so the logits buffer can double as its gradient (saving rows × vocab floats).
     public static func crossEntropyBackward(_ logits: UnsafePointer<Float>, targets: [Int], vocab: Int,
                                             lossGradient: Float, into dlogits: UnsafeMutablePointer<Float>) {
-        let count = targets.filter { $0 >= 0 }.count
-        let scale = count == 0 ? 0 : lossGradient / Float(count)
-        targets.withUnsafeBufferPointer { targets in
-            TeamRows.run(count: targets.count, workPerItem: 4 * vocab) { range in
-                for r in range {
-                    let row = logits + r * vocab, d = dlogits + r * vocab, t = targets[r]
-                    guard t >= 0 else { d.update(repeating: 0, count: vocab); continue }
-                    let lse = logSumExp(row, vocab)
-                    for j in 0..<vocab { d[j] = Float(Foundation.exp(Double(row[j]) - lse)) * scale }
-                    d[t] -= scale
+        TrainingProfiler.measure(.crossEntropy) {
+            let count = targets.filter { $0 >= 0 }.count
+            let scale = count == 0 ? 0 : lossGradient / Float(count)
+            targets.withUnsafeBufferPointer { targets in
+                TeamRows.run(count: targets.count, workPerItem: 3 * vocab) { range in
+                    for r in range {
+                        let row = logits + r * vocab, d = dlogits + r * vocab, t = targets[r]
+                        guard t >= 0 else { d.update(repeating: 0, count: vocab); continue }
+                        let lse = Float(tk_logsumexp(row, vocab))
+                        tk_exp_scaled(row, d, vocab, lse, scale)
+                        d[t] -= scale
+                    }
                 }
             }
         }
-    }
-
-    private static func logSumExp(_ row: UnsafePointer<Float>, _ n: Int) -> Double {
-        var m = -Double.infinity
-        for j in 0..<n { m = max(m, Double(row[j])) }
-        var s = 0.0
-        for j in 0..<n { s += Foundation.exp(Double(row[j]) - m) }
-        return m + Foundation.log(s)
     }
 }
