@@ -92,7 +92,7 @@ struct BenchTrain: ParsableCommand {
         print(String(format: "%.1f tokens/s; peak RSS %.0f MB (estimate %.0f MB)", r.tokensPerSecond,
                      Double(peak) / 1e6, Double(estimate.totalBytes) / 1e6))
         for part in estimate.parts {
-            print(String(format: "  %-36@ %8.0f MB", part.name as NSString, Double(part.bytes) / 1e6))
+            print("  " + padded(part.name, 36) + String(format: " %8.0f MB", Double(part.bytes) / 1e6))
         }
         guard profile else { return }
         print(String(format: "\nper-op profile (seconds per step, averaged over the timed steps; mean step %.3f s):",
@@ -103,12 +103,17 @@ struct BenchTrain: ParsableCommand {
             total += e.seconds
             let rate = e.gflopsPerSecond.map { String(format: "%8.1f", $0) } ?? "       -"
             let gflop = e.flops > 0 ? String(format: "%8.1f", e.flops / 1e9) : "       -"
-            print(String(format: "%-38@ %8.3f  %5.1f%% %@ %@", e.category.name as NSString, e.seconds,
-                         100 * e.seconds / r.meanStepSeconds, gflop, rate))
+            print(padded(e.category.name, 38) + String(format: " %8.3f  %5.1f%% ", e.seconds,
+                                                           100 * e.seconds / r.meanStepSeconds) + gflop + " " + rate)
         }
-        print(String(format: "%-38@ %8.3f  %5.1f%%", "unprofiled (loops in the model files)" as NSString,
-                     max(0, r.meanStepSeconds - total), 100 * max(0, r.meanStepSeconds - total) / r.meanStepSeconds))
+        let rest = max(0, r.meanStepSeconds - total)
+        print(padded("unprofiled (loops in the model files)", 38)
+              + String(format: " %8.3f  %5.1f%%", rest, 100 * rest / r.meanStepSeconds))
     }
+}
+
+private func padded(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
 
 /// `bench train --json`'s output (snake_case keys, stable order).
