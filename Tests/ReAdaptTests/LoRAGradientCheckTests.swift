@@ -107,7 +107,7 @@ final class LoRAGradientCheckTests: XCTestCase {
     func testCheckRejectsAScaledAdapterGradient() throws {
         let (model, ids, labels) = try Self.model("llama_bias", settings: LoRASettings(rank: 2, alpha: 4, dropout: 0, useDoRA: true))
         for name in ["v_proj.lora_A", "down_proj.lora_B", "o_proj.lora_magnitude_vector"] {
-            let error = try Self.check(model, ids: ids, labels: labels, stride: 1, scaleGradient: (name, 1.01))
+            let error = try Self.check(model, ids: ids, labels: labels, stride: 3, scaleGradient: (name, 1.01))
             XCTAssertGreaterThan(error, 7e-3, "a 1% error in \(name) must fail")
         }
     }
