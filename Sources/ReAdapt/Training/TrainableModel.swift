@@ -218,7 +218,7 @@ public final class TrainableModel {
         TrainingOps.attentionForward(q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, shape: attentionShape,
                                      probabilities: a.probabilities.pointer, into: a.attention.pointer)
         project(l, .o, a.attention.pointer, weight: w.o, bias: w.oBias, into: a.middle.pointer)
-        for i in 0..<(n * h) { a.middle.pointer[i] += a.input.pointer[i] }
+        TrainingOps.add(a.input.pointer, into: a.middle.pointer, count: n * h)  // residual
 
         TrainingOps.rmsNormForward(a.middle.pointer, rows: n, width: h, weight: parameters.pointer + w.postNorm,
                                    eps: s.rmsNormEps, addsOne: s.normAddsOne, into: a.mlpNorm.pointer,
@@ -228,7 +228,7 @@ public final class TrainableModel {
         TrainingOps.gatedActivationForward(a.gate.pointer, up: a.up.pointer, count: n * s.intermediateSize,
                                            activation: s.activation, into: a.activated.pointer)
         project(l, .down, a.activated.pointer, weight: w.down, bias: w.downBias, into: output)
-        for i in 0..<(n * h) { output[i] += a.middle.pointer[i] }
+        TrainingOps.add(a.middle.pointer, into: output, count: n * h)  // residual
     }
 
     /// One linear layer of decoder layer `l`: y = x·Wᵀ + b, plus its LoRA/DoRA terms when adapted.

@@ -43,6 +43,7 @@ extension TrainableModel {
     func adapterForward(_ l: Int, _ module: LoRATargetModule, input x: UnsafePointer<Float>,
                         weight: Int, bias: Int?, output y: UnsafeMutablePointer<Float>) {
         guard let m = adaptedModule(l, module), let acts = loraActivations else { return }
+        let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }  // profile
         let t = trainable.values.pointer, s = m.shape
         let xd = adapterInput(m, x)
         guard let magnitude = m.slots.magnitude, let pre = m.saved.pre, let norms = m.saved.norms,
@@ -94,8 +95,10 @@ extension TrainableModel {
         var adapterGradient = dy
         if let magnitude = m.slots.magnitude, let pre = m.saved.pre, let norms = m.saved.norms,
            let scales = m.saved.scales {
+            TrainingProfiler.measure(.loraExtra) {  // profile
             LoRAOps.doraBackward(dy, pre: pre.pointer, norms: norms.pointer, scales: scales.pointer, shape: s,
                                  magnitudeGradient: gr + magnitude, scaledGradient: acts.term.pointer)
+            }  // profile
             adapterGradient = UnsafePointer(acts.term.pointer)
         }
         // Frozen path: dx = dy·W (DoRA without dropout: (s⊙dy)·W, since y = b + s⊙(x·Wᵀ + …)).
@@ -103,6 +106,7 @@ extension TrainableModel {
         TrainingOps.linearBackward(basePathGradient, x: x, rows: s.rows, inFeatures: s.inFeatures, weight: w,
                                    outFeatures: s.outFeatures, weightGradient: nil, biasGradient: nil,
                                    inputGradient: dx, accumulateInput: accumulateInput)
+        let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }  // profile
         guard let key = m.dropoutKey else {
             LoRAOps.loraBackward(adapterGradient, xd: x, u: m.saved.u.pointer, a: t + m.slots.a, b: t + m.slots.b,
                                  shape: s, aGradient: gr + m.slots.a, bGradient: gr + m.slots.b, du: acts.du.pointer,

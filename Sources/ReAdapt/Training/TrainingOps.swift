@@ -59,6 +59,18 @@ public enum TrainingOps {
         }
     }
 
+    // MARK: Residual add
+
+    /// y += x over `count` values (the residual connections), SIMD and split over the BLAS's threads.
+    public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        TrainingProfiler.measure(.residual) {
+            TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
+                let start = blocks.lowerBound * 4096, end = min(count, blocks.upperBound * 4096)
+                mk_add(y + start, x + start, end - start)
+            }
+        }
+    }
+
     // MARK: RMSNorm: y = x·rstd·w' with rstd = 1/sqrt(mean(x²) + eps), w' = w or 1 + w (Gemma)
 
     /// Writes y [rows, n] and rstd [rows] (saved for the backward).

@@ -80,6 +80,33 @@ public enum TrainingProfiler {
         return try body()
     }
 
+    /// An open section from `begin`; nil when the profiler is off.
+    public struct Section {
+        let category: Category
+        let start: Double
+        let flops: Double
+    }
+
+    /// Opens a section closed by `end` — for wrapping the rest of a function without re-indenting
+    /// it: `let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }`.
+    @inline(__always)
+    public static func begin(_ category: Category, flops: Double = 0) -> Section? {
+        guard isEnabled else { return nil }
+        depth += 1
+        return Section(category: category, start: now(), flops: flops)
+    }
+
+    @inline(__always)
+    public static func end(_ section: Section?) {
+        guard let section else { return }
+        depth -= 1
+        if depth == 0 {
+            seconds[section.category.rawValue] += now() - section.start
+            flops[section.category.rawValue] += section.flops
+            calls[section.category.rawValue] += 1
+        }
+    }
+
     /// Clears all totals.
     public static func reset() {
         for i in seconds.indices { seconds[i] = 0; flops[i] = 0; calls[i] = 0 }
