@@ -34,8 +34,10 @@ extension TrainableModel {
     /// The module's input as the adapter sees it: x, or dropout(x) written into scratch.
     private func adapterInput(_ m: AdaptedModule, _ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
         guard let key = m.dropoutKey, let acts = loraActivations else { return x }
+        let dropoutSection = TrainingProfiler.begin(.loraDropout)  // profile
         LoRAOps.dropout(x, count: m.shape.rows * m.shape.inFeatures, key: key, shape: m.shape,
                         into: acts.droppedInput.pointer)
+        TrainingProfiler.end(dropoutSection)  // profile
         return UnsafePointer(acts.droppedInput.pointer)
     }
 
@@ -48,7 +50,9 @@ extension TrainableModel {
         let xd = adapterInput(m, x)
         guard let magnitude = m.slots.magnitude, let pre = m.saved.pre, let norms = m.saved.norms,
               let scales = m.saved.scales else {
+            let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
             LoRAOps.loraForward(xd, a: t + m.slots.a, b: t + m.slots.b, shape: s, saveU: m.saved.u.pointer, output: y)
+            TrainingProfiler.end(gemmSection)  // profile
             return
         }
         let w = parameters.pointer + weight
@@ -69,8 +73,10 @@ extension TrainableModel {
                 for r in 0..<s.rows { for j in 0..<s.outFeatures { pre.pointer[r * s.outFeatures + j] -= b[j] } }
             }
         }
+        let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
         LoRAOps.loraForward(xd, a: t + m.slots.a, b: t + m.slots.b, shape: s, saveU: m.saved.u.pointer,
                             output: acts.term.pointer, accumulate: false)
+        TrainingProfiler.end(gemmSection)  // profile
         LoRAOps.doraCombine(y: y, z: pre.pointer, l: acts.term.pointer, scales: scales.pointer, shape: s,
                             savePre: pre.pointer)
     }
@@ -108,16 +114,20 @@ extension TrainableModel {
                                    inputGradient: dx, accumulateInput: accumulateInput)
         let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }  // profile
         guard let key = m.dropoutKey else {
+            let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
             LoRAOps.loraBackward(adapterGradient, xd: x, u: m.saved.u.pointer, a: t + m.slots.a, b: t + m.slots.b,
                                  shape: s, aGradient: gr + m.slots.a, bGradient: gr + m.slots.b, du: acts.du.pointer,
                                  xdGradient: dx, accumulateInput: true)
+            TrainingProfiler.end(gemmSection)  // profile
             return
         }
         // Under dropout: regenerate x_d, collect d(loss)/d(x_d), send it back through the same mask.
         let xd = adapterInput(m, x), dxd = acts.droppedInputGradient.pointer
+        let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
         LoRAOps.loraBackward(adapterGradient, xd: xd, u: m.saved.u.pointer, a: t + m.slots.a, b: t + m.slots.b,
                              shape: s, aGradient: gr + m.slots.a, bGradient: gr + m.slots.b, du: acts.du.pointer,
                              xdGradient: dxd)
+        TrainingProfiler.end(gemmSection)  // profile
         if m.slots.magnitude != nil {
             // DoRA's (s − 1)⊙(x_d·Wᵀ) term: d/dx_d = ((s − 1)⊙dy)·W = (g − dy)·W.
             let g = acts.term.pointer
@@ -126,7 +136,9 @@ extension TrainableModel {
                        a: g, lda: s.outFeatures, b: w, ldb: s.inFeatures, beta: 1, c: dxd, ldc: s.inFeatures)
         }
         let n = s.rows * s.inFeatures
+        let dropoutSection = TrainingProfiler.begin(.loraDropout)  // profile
         LoRAOps.dropout(dxd, count: n, key: key, shape: s, into: dxd)
+        TrainingProfiler.end(dropoutSection)  // profile
         for i in 0..<n { dx[i] += dxd[i] }
     }
 

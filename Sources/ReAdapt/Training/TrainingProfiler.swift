@@ -4,17 +4,18 @@ import Foundation
 ///
 /// Ops wrap their work in `TrainingProfiler.measure(.category, flops:) { … }`. When the profiler is
 /// off (the default) that is one load of a static flag and a direct call, so the wrappers stay in
-/// production code. When on, the time of the OUTERMOST open section is charged to its category:
-/// a section opened inside another (e.g. the linear GEMMs a LoRA layer runs inside a `.loraExtra`
-/// section) is counted as part of the outer one, so the categories never double-count and their
-/// sum is the profiled time. Ops run on the calling thread (their parallel parts fan out and join
+/// production code. When on, each section is charged its EXCLUSIVE time: a section opened inside
+/// another (e.g. the LoRA GEMMs inside an adapted layer's `.loraExtra` section) is charged to its
+/// own category and subtracted from the enclosing one, so the categories never double-count and
+/// their sum is the profiled time. Ops run on the calling thread (their parallel parts fan out and join
 /// inside the op), so the profiler needs no locking; profile from one thread at a time.
 public enum TrainingProfiler {
     /// The op groups of a training step.
     public enum Category: Int, CaseIterable, Sendable, Comparable {
         case embedding, norm, rope, attentionForward, attentionBackward
         case linearForward, linearInputGradient, linearWeightGradient, bias
-        case activation, residual, crossEntropy, loraExtra, clip, optimizer, zeroGradients, other
+        case activation, residual, crossEntropy, loraGEMM, loraDropout, loraExtra, clip, optimizer, zeroGradients
+        case other
 
         public var name: String {
             switch self {
@@ -30,7 +31,9 @@ public enum TrainingProfiler {
             case .activation: return "gated activation fwd+bwd"
             case .residual: return "residual adds"
             case .crossEntropy: return "cross-entropy fwd+bwd"
-            case .loraExtra: return "LoRA/DoRA extra"
+            case .loraGEMM: return "LoRA GEMMs (x·A^T, u·B^T and grads)"
+            case .loraDropout: return "LoRA input dropout (fwd, bwd)"
+            case .loraExtra: return "LoRA/DoRA other (norms, combine)"
             case .clip: return "gradient clipping"
             case .optimizer: return "AdamW step"
             case .zeroGradients: return "zero gradients"
@@ -57,60 +60,48 @@ public enum TrainingProfiler {
     nonisolated(unsafe) private static var seconds = [Double](repeating: 0, count: Category.allCases.count)
     nonisolated(unsafe) private static var flops = [Double](repeating: 0, count: Category.allCases.count)
     nonisolated(unsafe) private static var calls = [Int](repeating: 0, count: Category.allCases.count)
-    nonisolated(unsafe) private static var depth = 0
+    /// Open sections: each one's start time and the time of the sections nested in it so far.
+    nonisolated(unsafe) private static var open: [(start: Double, nested: Double)] = []
 
-    /// Runs `body`, charging its wall time (and `flops`) to `category` when enabled and not nested.
+    /// Runs `body`, charging its exclusive wall time (and `flops`) to `category` when enabled.
     @inline(__always)
     public static func measure<T>(_ category: Category, flops: Double = 0, _ body: () throws -> T) rethrows -> T {
         guard isEnabled else { return try body() }
-        return try timed(category, flops: flops, body)
-    }
-
-    private static func timed<T>(_ category: Category, flops count: Double, _ body: () throws -> T) rethrows -> T {
-        depth += 1
-        let start = now()
-        defer {
-            depth -= 1
-            if depth == 0 {
-                seconds[category.rawValue] += now() - start
-                flops[category.rawValue] += count
-                calls[category.rawValue] += 1
-            }
-        }
+        let section = begin(category, flops: flops)
+        defer { end(section) }
         return try body()
     }
 
     /// An open section from `begin`; nil when the profiler is off.
     public struct Section {
         let category: Category
-        let start: Double
         let flops: Double
     }
 
-    /// Opens a section closed by `end` — for wrapping the rest of a function without re-indenting
-    /// it: `let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }`.
+    /// Opens a section closed by `end` — for wrapping part of a function without re-indenting it:
+    /// `let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }`.
+    /// Sections must close in the reverse order they opened.
     @inline(__always)
     public static func begin(_ category: Category, flops: Double = 0) -> Section? {
         guard isEnabled else { return nil }
-        depth += 1
-        return Section(category: category, start: now(), flops: flops)
+        open.append((now(), 0))
+        return Section(category: category, flops: flops)
     }
 
     @inline(__always)
     public static func end(_ section: Section?) {
-        guard let section else { return }
-        depth -= 1
-        if depth == 0 {
-            seconds[section.category.rawValue] += now() - section.start
-            flops[section.category.rawValue] += section.flops
-            calls[section.category.rawValue] += 1
-        }
+        guard let section, let top = open.popLast() else { return }
+        let elapsed = now() - top.start
+        seconds[section.category.rawValue] += elapsed - top.nested
+        flops[section.category.rawValue] += section.flops
+        calls[section.category.rawValue] += 1
+        if !open.isEmpty { open[open.count - 1].nested += elapsed }
     }
 
     /// Clears all totals.
     public static func reset() {
         for i in seconds.indices { seconds[i] = 0; flops[i] = 0; calls[i] = 0 }
-        depth = 0
+        open.removeAll()
     }
 
     /// The categories with any calls, in `Category` order.
