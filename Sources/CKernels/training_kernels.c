@@ -81,6 +81,23 @@ void tk_rmsnorm_backward_scalar(const float *dy, const float *x, const float *rs
     }
 }
 
+static inline uint64_t tk_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static const uint64_t tk_golden = 0x9E3779B97F4A7C15ULL;
+
+void tk_dropout_scalar(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
+                       float scale) {
+    for (size_t i = start; i < start + count; i++) {
+        uint64_t bits = tk_mix64(key + (uint64_t)(i / 4 + 1) * tk_golden);
+        uint32_t draw = (uint32_t)(bits >> (16 * (i % 4))) & 0xFFFFu;
+        out[i - start] = draw >= threshold ? x[i - start] * scale : 0.0f;
+    }
+}
+
 // MARK: AVX2
 
 #ifdef TK_X86
@@ -103,6 +120,50 @@ TK_AVX2 static inline __m256 tk_exp8(__m256 x) {
     __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+// Low 64 bits of a * c in each 64-bit lane (AVX2 has only 32x32->64 multiplies):
+// lo(a)lo(c) + ((hi(a)lo(c) + lo(a)hi(c)) << 32).
+TK_AVX2 static inline __m256i tk_mul64(__m256i a, __m256i c) {
+    __m256i lolo = _mm256_mul_epu32(a, c);
+    __m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(a, 32), c),
+                                     _mm256_mul_epu32(a, _mm256_srli_epi64(c, 32)));
+    return _mm256_add_epi64(lolo, _mm256_slli_epi64(cross, 32));
+}
+
+TK_AVX2 static inline __m256i tk_mix64x4(__m256i z) {
+    z = tk_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), _mm256_set1_epi64x((long long)0xBF58476D1CE4E5B9ULL));
+    z = tk_mul64(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), _mm256_set1_epi64x((long long)0x94D049BB133111EBULL));
+    return _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+}
+
+TK_AVX2 static void dropout_avx2(const float *x, float *out, size_t start, size_t count, uint64_t key,
+                                 uint32_t threshold, float scale) {
+    size_t i = start, end = start + count;
+    // Scalar up to a group boundary (i % 4 == 0), then 16 elements = 4 groups = 4 hashes per step:
+    // the 4 64-bit hashes laid out in a register are exactly the 16 16-bit draws in element order.
+    size_t head = (4 - i % 4) % 4;
+    if (head > count) head = count;
+    tk_dropout_scalar(x, out, i, head, key, threshold, scale);
+    i += head;
+    const __m256i golden = _mm256_set1_epi64x((long long)tk_golden);
+    const __m256i thresholdMinus1 = _mm256_set1_epi32((int)threshold - 1);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (; i + 16 <= end; i += 16) {
+        uint64_t g = i / 4 + 1;
+        __m256i counters = _mm256_set_epi64x((long long)(g + 3), (long long)(g + 2), (long long)(g + 1), (long long)g);
+        __m256i z = _mm256_add_epi64(_mm256_set1_epi64x((long long)key), tk_mul64(counters, golden));
+        __m256i draws = tk_mix64x4(z);
+        // draw >= threshold as a signed 32-bit compare (draws < 65536, threshold <= 65536).
+        __m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(draws));
+        __m256i hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(draws, 1));
+        __m256 keepLo = _mm256_castsi256_ps(_mm256_cmpgt_epi32(lo, thresholdMinus1));
+        __m256 keepHi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(hi, thresholdMinus1));
+        size_t o = i - start;
+        _mm256_storeu_ps(out + o, _mm256_and_ps(keepLo, _mm256_mul_ps(_mm256_loadu_ps(x + o), vs)));
+        _mm256_storeu_ps(out + o + 8, _mm256_and_ps(keepHi, _mm256_mul_ps(_mm256_loadu_ps(x + o + 8), vs)));
+    }
+    tk_dropout_scalar(x + (i - start), out + (i - start), i, end - i, key, threshold, scale);
 }
 
 TK_AVX2 static inline float tk_hsum8(__m256 v) {
@@ -254,7 +315,14 @@ TK_AVX2 static void rmsnorm_backward_avx2(const float *dy, const float *x, const
 #define gated_backward_avx2 tk_gated_backward_scalar
 #define rmsnorm_forward_avx2 tk_rmsnorm_forward_scalar
 #define rmsnorm_backward_avx2 tk_rmsnorm_backward_scalar
+#define dropout_avx2 tk_dropout_scalar
 #endif
+
+void tk_dropout(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
+                float scale) {
+    if (TK_USE_AVX2) dropout_avx2(x, out, start, count, key, threshold, scale);
+    else tk_dropout_scalar(x, out, start, count, key, threshold, scale);
+}
 
 double tk_logsumexp(const float *x, size_t n) {
     return TK_USE_AVX2 ? logsumexp_avx2(x, n) : tk_logsumexp_scalar(x, n);

@@ -95,8 +95,7 @@ struct BenchTrain: ParsableCommand {
             print("  " + padded(part.name, 36) + String(format: " %8.0f MB", Double(part.bytes) / 1e6))
         }
         guard profile else { return }
-        print(String(format: "\nper-op profile (seconds per step, averaged over the timed steps; mean step %.3f s):",
-                     r.meanStepSeconds))
+        print(String(format: "\nper-op profile of that step (mean of the timed steps: %.3f s):", r.meanStepSeconds))
         print("op                                     seconds   share    GFLOP  GFLOP/s")
         var total = 0.0
         for e in r.profile {
@@ -104,11 +103,11 @@ struct BenchTrain: ParsableCommand {
             let rate = e.gflopsPerSecond.map { String(format: "%8.1f", $0) } ?? "       -"
             let gflop = e.flops > 0 ? String(format: "%8.1f", e.flops / 1e9) : "       -"
             print(padded(e.category.name, 38) + String(format: " %8.3f  %5.1f%% ", e.seconds,
-                                                           100 * e.seconds / r.meanStepSeconds) + gflop + " " + rate)
+                                                           100 * e.seconds / r.stepSeconds) + gflop + " " + rate)
         }
-        let rest = max(0, r.meanStepSeconds - total)
+        let rest = max(0, r.stepSeconds - total)
         print(padded("unprofiled (loops in the model files)", 38)
-              + String(format: " %8.3f  %5.1f%%", rest, 100 * rest / r.meanStepSeconds))
+              + String(format: " %8.3f  %5.1f%%", rest, 100 * rest / r.stepSeconds))
     }
 }
 
@@ -144,7 +143,7 @@ private struct BenchTrainReport: Encodable {
         tokensPerSecond = r.tokensPerSecond; loss = Double(r.loss)
         peakRssMB = Double(peakBytes) / 1e6; estimatedMB = Double(estimatedBytes) / 1e6
         profile = profiled ? r.profile.map {
-            Op(op: $0.category.name, seconds: $0.seconds, share: $0.seconds / r.meanStepSeconds, gflop: $0.flops / 1e9)
+            Op(op: $0.category.name, seconds: $0.seconds, share: $0.seconds / r.stepSeconds, gflop: $0.flops / 1e9)
         } : nil
     }
 }

@@ -86,6 +86,35 @@ final class TrainingKernelTests: XCTestCase {
         }
     }
 
+    func testDropoutIsBitIdenticalToLoRAKernel() {
+        var rng = Random(state: 36)
+        let x = rng.array(1100)
+        for start in [0, 1, 2, 3, 5, 1_000_003] {
+            for count in [0, 1, 15, 16, 17, 33, 1000] {
+                for threshold: UInt32 in [0, 3277, 32768, 65535] {
+                    let key: UInt64 = 0x1234_5678_9ABC_DEF0 &+ UInt64(start * 31 + count)
+                    var fast = [Float](repeating: -1, count: count), reference = fast
+                    tk_dropout(x, &fast, start, count, key, threshold, 1.25)
+                    ck_dropout(x, &reference, start, count, key, threshold, 1.25)
+                    XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern),
+                                   "start \(start) count \(count) threshold \(threshold)")
+                    var scalar = [Float](repeating: -1, count: count)
+                    tk_dropout_scalar(x, &scalar, start, count, key, threshold, 1.25)
+                    XCTAssertEqual(scalar.map(\.bitPattern), reference.map(\.bitPattern))
+                }
+            }
+        }
+        // In place, as the backward applies the mask to the gradient.
+        var inPlace = Array(x[0..<1000])
+        var expected = [Float](repeating: 0, count: 1000)
+        ck_dropout(inPlace, &expected, 7, 1000, 99, 3277, 1 / 0.95)
+        inPlace.withUnsafeMutableBufferPointer { tk_dropout($0.baseAddress!, $0.baseAddress!, 7, 1000, 99, 3277, 1 / 0.95) }
+        XCTAssertEqual(inPlace.map(\.bitPattern), expected.map(\.bitPattern))
+        // About 5% dropped at p = 0.05.
+        let dropped = expected.filter { $0 == 0 }.count
+        XCTAssert((25...80).contains(dropped), "\(dropped) of 1000 dropped")
+    }
+
     // MARK: Attention across query blocks
 
     /// Float64 causal attention of one batch (same layouts as TrainingOps), forward and backward.

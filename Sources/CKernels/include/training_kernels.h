@@ -1,6 +1,7 @@
 #ifndef READAPT_TRAINING_KERNELS_H
 #define READAPT_TRAINING_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 // Elementwise kernels of the training forward/backward (TrainingOps.swift). Each `tk_x`
 // dispatches on ck_simd_level() to an AVX2+FMA version (AVX-512 machines use it too); `tk_x_scalar`
@@ -36,5 +37,14 @@ void tk_rmsnorm_backward(const float *dy, const float *x, const float *rstd, con
                          size_t rows, size_t n, int add_one);
 void tk_rmsnorm_backward_scalar(const float *dy, const float *x, const float *rstd, const float *w, float *dx,
                                 size_t rows, size_t n, int add_one);
+
+/// LoRA input dropout, bit-identical to `ck_dropout` (lora_kernels.h: element i of the whole
+/// tensor uses 16-bit draw i % 4 of SplitMix64's finaliser of key + (i/4 + 1)·golden; kept when
+/// draw >= threshold, scaled by `scale`), with the 64-bit hash vectorised 4 lanes at a time on
+/// AVX2. out may equal x.
+void tk_dropout(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
+                float scale);
+void tk_dropout_scalar(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
+                       float scale);
 
 #endif

@@ -3,7 +3,8 @@ import Foundation
 /// Timings of whole training steps — zero gradients, forward (with loss), backward, global-norm
 /// clip, AdamW step — on pseudo-random tokens (for `readapt bench train`). The reported step is
 /// the fastest of the timed ones (after one untimed warm-up step that faults in the activation
-/// pages and lets oneDNN build its kernels); the per-op profile is averaged over the timed steps.
+/// pages and lets oneDNN build its kernels), with its per-op profile when profiled (on a shared
+/// machine an average would mix in the steps another process slowed down).
 public struct TrainingBenchmarkResult: Sendable, Equatable {
     public var method: String
     public var batchSize: Int
@@ -16,7 +17,7 @@ public struct TrainingBenchmarkResult: Sendable, Equatable {
     /// The loss of the last timed step.
     public var loss: Float
     public var trainableParameters: Int
-    /// Per-op totals per step (averaged over the timed steps); empty unless profiled.
+    /// Per-op totals of the reported (fastest) step; empty unless profiled.
     public var profile: [TrainingProfiler.Entry]
     /// The mean step time over the timed steps (what the profile's shares are relative to).
     public var meanStepSeconds: Double
@@ -38,10 +39,10 @@ public enum TrainingBenchmark {
         var loss: Float = 0, totalSeconds = 0.0
         let wasEnabled = TrainingProfiler.isEnabled
         defer { TrainingProfiler.isEnabled = wasEnabled }
-        TrainingProfiler.reset()
         let timedSteps = max(repeats, 1)
         for step in 0...timedSteps {
             TrainingProfiler.isEnabled = profile && step > 0
+            TrainingProfiler.reset()
             var phases = [Double]()
             func phase(_ body: () throws -> Void) rethrows {
                 let start = clock.now
@@ -61,17 +62,13 @@ public enum TrainingBenchmark {
                 optimizerSeconds: phases[4], loss: loss, trainableParameters: model.trainable.count, profile: [],
                 meanStepSeconds: 0)
             totalSeconds += result.stepSeconds
-            if best == nil || result.stepSeconds < best!.stepSeconds { best = result }
+            if best == nil || result.stepSeconds < best!.stepSeconds {
+                best = result
+                best!.profile = profile ? TrainingProfiler.entries : []
+            }
         }
         best!.loss = loss
         best!.meanStepSeconds = totalSeconds / Double(timedSteps)
-        if profile {
-            best!.profile = TrainingProfiler.entries.map { e in
-                var e = e
-                e.seconds /= Double(timedSteps); e.flops /= Double(timedSteps); e.calls /= timedSteps
-                return e
-            }
-        }
         return best!
     }
 
