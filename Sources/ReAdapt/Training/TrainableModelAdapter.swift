@@ -50,7 +50,7 @@ extension TrainableModel {
         let xd = adapterInput(m, x)
         guard let magnitude = m.slots.magnitude, let pre = m.saved.pre, let norms = m.saved.norms,
               let scales = m.saved.scales else {
-            let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
+            let gemmSection = TrainingProfiler.begin(.loraGEMM, flops: s.loraForwardFlops)  // profile
             LoRAOps.loraForward(xd, a: t + m.slots.a, b: t + m.slots.b, shape: s, saveU: m.saved.u.pointer, output: y)
             TrainingProfiler.end(gemmSection)  // profile
             return
@@ -73,7 +73,7 @@ extension TrainableModel {
                 for r in 0..<s.rows { for j in 0..<s.outFeatures { pre.pointer[r * s.outFeatures + j] -= b[j] } }
             }
         }
-        let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
+        let gemmSection = TrainingProfiler.begin(.loraGEMM, flops: s.loraForwardFlops)  // profile
         LoRAOps.loraForward(xd, a: t + m.slots.a, b: t + m.slots.b, shape: s, saveU: m.saved.u.pointer,
                             output: acts.term.pointer, accumulate: false)
         TrainingProfiler.end(gemmSection)  // profile
@@ -114,7 +114,7 @@ extension TrainableModel {
                                    inputGradient: dx, accumulateInput: accumulateInput)
         let section = TrainingProfiler.begin(.loraExtra); defer { TrainingProfiler.end(section) }  // profile
         guard let key = m.dropoutKey else {
-            let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
+            let gemmSection = TrainingProfiler.begin(.loraGEMM, flops: 2 * s.loraForwardFlops)  // profile
             LoRAOps.loraBackward(adapterGradient, xd: x, u: m.saved.u.pointer, a: t + m.slots.a, b: t + m.slots.b,
                                  shape: s, aGradient: gr + m.slots.a, bGradient: gr + m.slots.b, du: acts.du.pointer,
                                  xdGradient: dx, accumulateInput: true)
@@ -123,7 +123,7 @@ extension TrainableModel {
         }
         // Under dropout: regenerate x_d, collect d(loss)/d(x_d), send it back through the same mask.
         let xd = adapterInput(m, x), dxd = acts.droppedInputGradient.pointer
-        let gemmSection = TrainingProfiler.begin(.loraGEMM)  // profile
+        let gemmSection = TrainingProfiler.begin(.loraGEMM, flops: 2 * s.loraForwardFlops)  // profile
         LoRAOps.loraBackward(adapterGradient, xd: xd, u: m.saved.u.pointer, a: t + m.slots.a, b: t + m.slots.b,
                              shape: s, aGradient: gr + m.slots.a, bGradient: gr + m.slots.b, du: acts.du.pointer,
                              xdGradient: dxd)

@@ -118,3 +118,9 @@ public enum TrainingProfiler {
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 }
+
+extension LoRAShape {
+    /// FLOPs of the adapter's two forward products x_d·Aᵀ and u·Bᵀ; its backward (du, dB, dA,
+    /// dx_d) is twice this.
+    var loraForwardFlops: Double { 2 * Double(rows * rank * (inFeatures + outFeatures)) }
+}
