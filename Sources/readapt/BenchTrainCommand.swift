@@ -71,10 +71,19 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         let method = try trainingMethod()
-        let bundle = try ModelBundle(url: URL(fileURLWithPath: model))
-        let estimate = TrainingMemoryEstimate(spec: bundle.spec, method: method, batchSize: batchSize,
+        // A directory needs only config.json and the weights (no tokenizer: the tokens are random).
+        let url = URL(fileURLWithPath: model)
+        var isDirectory: ObjCBool = false
+        let trainable: TrainableModel
+        if FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory), isDirectory.boolValue {
+            trainable = try TrainableModel.load(directory: url, batchSize: batchSize, sequenceLength: seqLen,
+                                                method: method)
+        } else {
+            trainable = try ModelBundle(url: url).loadTrainableModel(batchSize: batchSize, sequenceLength: seqLen,
+                                                                     method: method)
+        }
+        let estimate = TrainingMemoryEstimate(spec: trainable.spec, method: method, batchSize: batchSize,
                                               sequenceLength: seqLen)
-        let trainable = try bundle.loadTrainableModel(batchSize: batchSize, sequenceLength: seqLen, method: method)
         printToStandardError("Timing \(method.name) training steps of \(batchSize)×\(seqLen) tokens, "
                              + "best of \(repetitions) after one warm-up…")
         let r = try TrainingBenchmark.run(model: trainable, repeats: repetitions, profile: profile)
