@@ -40,3 +40,43 @@ final class TrainingBenchmarkTests: XCTestCase {
         XCTAssertLessThan(bytes, 1 << 40)
     }
 }
+
+/// `readapt bench train` and `readapt bench optim` as a user runs them.
+final class BenchTrainCommandLineTests: XCTestCase {
+    func testBenchTrainJSONHasTheDocumentedKeys() throws {
+        let dir = try TrainingModelTests.directory("llama")
+        let out = try ReadaptProcess.run(["bench", "train", "--model", dir.path, "--method", "lora", "--rank", "4",
+                                          "--alpha", "8", "--batch-size", "2", "--seq-len", "8", "--repeat", "1",
+                                          "--profile", "--json"], testCase: Self.self)
+        XCTAssertEqual(out.status, 0, out.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        for key in ["method", "batch_size", "seq_len", "threads", "trainable_parameters", "zero_grad_seconds",
+                    "forward_seconds", "backward_seconds", "clip_seconds", "optimizer_seconds", "step_seconds",
+                    "tokens_per_second", "loss", "peak_rss_mb", "estimated_mb", "profile"] {
+            XCTAssertNotNil(json[key], key)
+        }
+        XCTAssertEqual(json["method"] as? String, "lora")
+        let profile = try XCTUnwrap(json["profile"] as? [[String: Any]])
+        XCTAssert(profile.contains { ($0["op"] as? String)?.hasPrefix("LoRA GEMMs") == true })
+    }
+
+    func testBadMethodAndRankAreOneSentence() throws {
+        let dir = try TrainingModelTests.directory("llama")
+        for (args, fragment) in [(["--method", "qlora"], "--method must be full, lora or dora"),
+                                 (["--method", "lora", "--rank", "0"], "rank must be a positive integer"),
+                                 (["--method", "dora", "--targets", "q_proj,zz"], "'zz'")] {
+            let out = try ReadaptProcess.run(["bench", "train", "--model", dir.path] + args, testCase: Self.self)
+            XCTAssertNotEqual(out.status, 0)
+            XCTAssert(out.stderr.contains(fragment), out.stderr)
+        }
+    }
+
+    func testBenchOptimJSON() throws {
+        let out = try ReadaptProcess.run(["bench", "optim", "--parameters", "1000", "--repeat", "2"], testCase: Self.self)
+        XCTAssertEqual(out.status, 0, out.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["parameters"] as? Double, 1000)
+        XCTAssertGreaterThan(json["adamw_step_seconds"] as? Double ?? 0, 0)
+        XCTAssertGreaterThan(json["clip_seconds"] as? Double ?? 0, 0)
+    }
+}
