@@ -5,7 +5,7 @@ pseudo-random tokens, fp32, with torch's threads set to --threads, and reports t
 --repeat after one warm-up) and the process's peak RSS.
 
     /work/venv/bin/python scripts/bench/peft_train_bench.py --gguf PATH --method lora --rank 64 \
-        --alpha 128 --batch-size 4 --seq-len 256 --repeat 3 --threads 2
+        --alpha 128 --batch-size 4 --seq-len 256 --repeat 3 --threads 2 [--profile]
 """
 import argparse, json, os, resource, sys, time
 
@@ -24,6 +24,8 @@ def main():
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--profile", action="store_true",
+                    help="after the timed steps, run one more under torch.profiler and print the top ops to stderr")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -53,6 +55,15 @@ def main():
         if i > 0:
             times.append(dt)
         print(f"step {i}: {dt:.2f} s loss {out.loss.item():.4f}", file=sys.stderr)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            out = model(input_ids=ids, labels=ids)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20), file=sys.stderr)
     best = min(times)
     tokens = args.batch_size * args.seq_len
     print(json.dumps({"peer": f"torch {torch.__version__} + peft", "method": args.method, "rank": args.rank,
