@@ -128,7 +128,6 @@ public final class Trainer {
         try options.validate()
         guard options.initialization == .pretrained else { throw TrainerError.randomInitUnavailable }
         guard !paths.data.isEmpty else { throw TrainingDataError.noFiles }
-        try prepareOutputDirectory()
         let bundle = try ModelBundle(url: paths.model)
         let method = options.trainingMethod
         let estimate = TrainingMemoryEstimate(spec: bundle.spec, method: method, batchSize: options.batchSize,
@@ -138,6 +137,7 @@ public final class Trainer {
         guard estimate.totalBytes <= available else {
             throw TrainerError.doesNotFit(estimate: TrainingMemoryReport.breakdown(estimate), available: available)
         }
+        try prepareOutputDirectory()
         dataset = try TrainingDataset.load(files: paths.data, bundle: bundle, sequenceLength: options.sequenceLength)
         validation = try paths.validation.map { try TrainingDataset.load(files: [$0], bundle: bundle, sequenceLength: options.sequenceLength) }
         onEvent(.data(dataset.report, validation: validation?.report))
