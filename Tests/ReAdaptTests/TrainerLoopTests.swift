@@ -168,3 +168,55 @@ final class TrainerLoopTests: XCTestCase {
         XCTAssertEqual(record.loss, sum / Double(record.tokens), accuracy: 1e-5)
     }
 }
+
+/// Gradient accumulation with unequal token counts (chat data: only assistant tokens count):
+/// transformers' Trainer divides the summed token losses of a step by the step's total count
+/// (`num_items_in_batch`), so 2 micro-batches of 1 equal 1 batch of 2 even then; a plain
+/// "divide each micro-batch loss by G" would not.
+final class TrainerChatAccumulationTests: XCTestCase {
+    func testTokenWeightedAccumulationWithUnequalCounts() throws {
+        let dir = try TrainerFixtures.temporaryDirectory(self)
+        // The example model plus a minimal chat template.
+        let model = dir.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: TrainerFixtures.model, to: model)
+        let template = "{% for m in messages %}<|endoftext|>{{ m.role }}:\\n{{ m.content }}<|endoftext|>{% endfor %}{% if add_generation_prompt %}<|endoftext|>assistant:\\n{% endif %}"
+        try Data("""
+        {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "chat_template": "\(template)"}
+        """.utf8).write(to: model.appendingPathComponent("tokenizer_config.json"))
+        let replies = ["Yes.", "The keeper counts seven gulls every morning.", "No, the book is blue and the gulls are grey.",
+                       "Seven.", "He writes the number down.", "Blue."]
+        let lines = replies.enumerated().map { i, reply in
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"Question \(i)?\"}, {\"role\": \"assistant\", \"content\": \"\(reply)\"}]}"
+        }
+        let data = dir.appendingPathComponent("chat.jsonl")
+        try lines.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+
+        func run(batch: Int, accumulation: Int, name: String) throws -> Trainer {
+            var options = TrainerOptions(method: .full)
+            options.steps = 3
+            options.batchSize = batch
+            options.gradientAccumulation = accumulation
+            options.sequenceLength = 32
+            options.learningRate = 3e-3
+            let trainer = Trainer(paths: TrainerPaths(model: model, data: [data], output: dir.appendingPathComponent(name)), options: options)
+            trainer.memoryLimit = 1 << 40
+            try trainer.train()
+            return trainer
+        }
+        let big = try run(batch: 2, accumulation: 1, name: "big")
+        let accumulated = try run(batch: 1, accumulation: 2, name: "accum")
+        XCTAssertEqual(big.log.steps.map(\.trainedTokens), accumulated.log.steps.map(\.trainedTokens))
+        // Relative 1e-5 (measured 1.6e-6 at step 2: AdamW at lr 3e-3 amplifies F32 summation-order
+        // differences of the first step; the first step's loss agrees to 1e-6).
+        XCTAssertEqual(big.log.steps[0].loss, accumulated.log.steps[0].loss, accuracy: 1e-6)
+        for (x, y) in zip(big.log.steps, accumulated.log.steps) {
+            XCTAssertEqual(x.loss, y.loss, accuracy: 1e-5 * x.loss, "step \(x.step)")
+            XCTAssertEqual(x.gradNorm, y.gradNorm, accuracy: 1e-4 * x.gradNorm, "step \(x.step)")
+        }
+        // The counts per micro-batch really differ (else this is the equal-count test again).
+        let bundle = try ModelBundle(url: model)
+        let dataset = try TrainingDataset.load(files: [data], bundle: bundle, sequenceLength: 32)
+        let counts = (0..<dataset.count).map { Trainer.countedTargets(dataset.batch([$0]).labels, sequenceLength: 32) }
+        XCTAssertGreaterThan(Set(counts).count, 2, "\(counts)")
+    }
+}
