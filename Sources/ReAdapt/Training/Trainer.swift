@@ -187,6 +187,8 @@ public final class Trainer {
     private func loop() throws {
         let clock = ContinuousClock()
         var savedAt = lastCheckpoint == nil ? -1 : state.globalStep
+        // A request during loading stops here, with nothing trained to save.
+        if let signal = interruption?.request { throw TrainerError.interruptedBeforeTraining(signal: signal) }
         while state.globalStep < state.totalSteps {
             let start = clock.now
             let record = try step()

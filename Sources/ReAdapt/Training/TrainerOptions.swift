@@ -116,6 +116,7 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case randomInitUnavailable
     case writerUnavailable(what: String)
     case interrupted(signal: String, step: Int, checkpoint: String)
+    case interruptedBeforeTraining(signal: String)
     case nonFiniteLoss(step: Int)
 
     public var description: String {
@@ -140,6 +141,8 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
             return "Writing the \(what) is not available in this build (TrainedModelWriter is a stub); the last checkpoint holds the trained tensors."
         case let .interrupted(signal, step, checkpoint):
             return "Training stopped by \(signal) after step \(step); a checkpoint was saved to \(checkpoint) (continue with --resume \(checkpoint))."
+        case .interruptedBeforeTraining(let signal):
+            return "Training stopped by \(signal) before its first step; nothing new was saved."
         case .nonFiniteLoss(let step):
             return "The training loss became NaN or infinite at step \(step); lower --lr or check the data."
         }
