@@ -87,6 +87,17 @@ final class TrainerOutputTests: XCTestCase {
                                                          resume: dir).train()) {
             XCTAssertEqual($0 as? TrainerError, .noCheckpoint(path: dir.path))
         }
+        // Another base model (here: the same weights with a reformatted config.json).
+        let otherModel = dir.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: TrainerFixtures.model, to: otherModel)
+        let config = otherModel.appendingPathComponent("config.json")
+        try (String(contentsOf: config, encoding: .utf8) + "\n").write(to: config, atomically: true, encoding: .utf8)
+        let moved = Trainer(paths: TrainerPaths(model: otherModel, data: [data], output: dir.appendingPathComponent("d"), resume: checkpoint),
+                            options: options)
+        moved.memoryLimit = 1 << 40
+        XCTAssertThrowsError(try moved.train()) {
+            XCTAssertTrue("\($0)".hasPrefix("Cannot resume from \(checkpoint.path): the base model's files were config.json ("), "\($0)")
+        }
         // Same options, another output directory: continues from step 2 (already the end) and re-saves there.
         let copy = dir.appendingPathComponent("copy")
         let resumed = TrainerFixtures.trainer(output: copy, data: [data], options: options, resume: checkpoint)
