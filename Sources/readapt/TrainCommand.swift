@@ -187,8 +187,8 @@ struct TrainCommand: ParsableCommand {
                                         r.step, total, r.loss, r.learningRate, r.gradNorm, r.tokensPerSecond, duration(eta)))
         case .validation(let v):
             printToStandardError(String(format: "validation at step %d: loss %.4f over %d tokens", v.step, v.loss, v.tokens))
-        case .checkpoint(let url):
-            printToStandardError("Saved checkpoint \(url.path).")
+        case let .checkpoint(url, seconds):
+            printToStandardError(String(format: "Saved checkpoint %@ in %.2f s.", url.path, seconds))
         }
     }
 

@@ -22,7 +22,7 @@ final class TrainerOutputTests: XCTestCase {
         var events: [String] = []
         trainer.onEvent = { event in
             switch event {
-            case .checkpoint(let url): events.append(url.lastPathComponent)
+            case .checkpoint(let url, _): events.append(url.lastPathComponent)
             case .validation(let v): events.append("val@\(v.step)")
             default: break
             }

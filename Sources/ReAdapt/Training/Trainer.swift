@@ -24,7 +24,7 @@ public enum TrainerEvent {
     case started(totalSteps: Int, fromStep: Int, trainableValues: Int, resumedFrom: URL?)
     case step(TrainingStepRecord, totalSteps: Int, etaSeconds: Double)
     case validation(ValidationRecord)
-    case checkpoint(URL)
+    case checkpoint(URL, seconds: Double)
 }
 
 /// The end-of-run summary (`readapt train --json`; also `training_summary.json`, whose presence
@@ -292,11 +292,12 @@ public final class Trainer {
     }
 
     private func saveCheckpoint() throws {
+        let start = ContinuousClock.now
         lastCheckpoint = try TrainingCheckpoint.save(model: model, optimizer: optimizer, state: state,
                                                      baseModel: paths.model.path, in: paths.output)
         TrainingCheckpoint.prune(in: paths.output, keep: options.saveTotalLimit)
         try log.writePlot(title: plotTitle)
-        onEvent(.checkpoint(lastCheckpoint!))
+        onEvent(.checkpoint(lastCheckpoint!, seconds: (ContinuousClock.now - start).seconds))
     }
 
     /// The trained adapter (LoRA/DoRA, PEFT format) or model (full, Hugging Face checkpoint) in the
