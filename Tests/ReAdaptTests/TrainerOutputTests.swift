@@ -170,6 +170,20 @@ final class TrainerOutputTests: XCTestCase {
         XCTAssertEqual(message { $0.maxGradNorm = -1 }, "--max-grad-norm must be a finite number >= 0 (0 turns clipping off), not -1.0.")
     }
 
+    /// A stop requested while loading ends the run before its first step, saving nothing.
+    func testInterruptionBeforeTheFirstStep() throws {
+        let dir = try TrainerFixtures.temporaryDirectory(self)
+        let data = try TrainerFixtures.repetitiveText(in: dir)
+        let output = dir.appendingPathComponent("out")
+        let trainer = TrainerFixtures.trainer(output: output, data: [data], options: TrainerFixtures.options(.full))
+        trainer.interruption = TrainingInterruption()
+        trainer.interruption?.requestStop("SIGINT")
+        XCTAssertThrowsError(try trainer.train()) {
+            XCTAssertEqual("\($0)", "Training stopped by SIGINT before its first step; nothing new was saved.")
+        }
+        XCTAssertEqual(TrainingCheckpoint.list(in: output).count, 0)
+    }
+
     /// Until `TrainableModel.initializeRandomly` is merged, `--init random` says so up front.
     func testRandomInitIsRefusedClearlyUntilAvailable() throws {
         let dir = try TrainerFixtures.temporaryDirectory(self)
