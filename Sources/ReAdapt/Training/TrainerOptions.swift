@@ -103,6 +103,23 @@ public struct TrainerOptions: Codable, Equatable, Sendable {
     private var lengthText: String { steps.map { "\($0) steps" } ?? "\(epochs) epochs" }
 }
 
+/// Where a run reads and writes.
+public struct TrainerPaths: Sendable {
+    public var model: URL
+    public var data: [URL]
+    public var validation: URL?
+    public var output: URL
+    /// A checkpoint directory, or an output directory (its newest checkpoint is used).
+    public var resume: URL?
+    /// Replace a non-empty output directory.
+    public var overwrite: Bool
+
+    public init(model: URL, data: [URL], validation: URL? = nil, output: URL, resume: URL? = nil, overwrite: Bool = false) {
+        self.model = model; self.data = data; self.validation = validation; self.output = output
+        self.resume = resume; self.overwrite = overwrite
+    }
+}
+
 /// Everything a training run can refuse or fail on that is not the data's or the model's own
 /// error, each one sentence.
 public enum TrainerError: Error, CustomStringConvertible, Equatable {
