@@ -170,6 +170,19 @@ final class TrainerOutputTests: XCTestCase {
         XCTAssertEqual(message { $0.maxGradNorm = -1 }, "--max-grad-norm must be a finite number >= 0 (0 turns clipping off), not -1.0.")
     }
 
+    /// trainer_state.json keeps 64-bit seeds exactly (JSON numbers beyond 2^53 included).
+    func testOptionsRoundTripWithLargeSeeds() throws {
+        var options = TrainerOptions(method: .dora)
+        options.seed = UInt64.max - 12345
+        options.steps = 7
+        options.targets = [.q, .v]
+        let decoded = try JSONDecoder().decode(TrainerOptions.self, from: JSONEncoder().encode(options))
+        XCTAssertEqual(decoded, options)
+        var order = try BatchOrder(sequenceCount: 10, batchSize: 3, seed: UInt64.max - 1)
+        _ = order.next()
+        XCTAssertEqual(try JSONDecoder().decode(BatchOrder.self, from: JSONEncoder().encode(order)), order)
+    }
+
     /// A stop requested while loading ends the run before its first step, saving nothing.
     func testInterruptionBeforeTheFirstStep() throws {
         let dir = try TrainerFixtures.temporaryDirectory(self)
