@@ -23,7 +23,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Output directory (adapter or model, train_log.jsonl, loss.svg, checkpoint-<step>/).")
     var output: String
 
-    @Option(name: .long, help: "lora, dora or full.")
+    @Option(name: .long, help: "What to train.")
     var method: TrainerOptions.Method
 
     @Option(name: .long, help: "LoRA rank (default 64).")
@@ -47,49 +47,49 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Optimizer steps (exclusive with --epochs).")
     var steps: Int?
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate (default 2e-4).")
+    @Option(name: .customLong("lr"), help: "Peak learning rate.")
     var learningRate: Double = 2e-4
 
-    @Option(name: .long, help: "linear, cosine or constant (default linear), after the warmup.")
+    @Option(name: .long, help: "Schedule after the warmup.")
     var schedule: LearningRateSchedule.Kind = .linear
 
-    @Option(name: .long, help: "Linear warmup steps (default 0).")
+    @Option(name: .long, help: "Linear warmup steps.")
     var warmup = 0
 
-    @Option(name: .long, help: "Sequences per micro-batch (default 4).")
+    @Option(name: .long, help: "Sequences per micro-batch.")
     var batchSize = 4
 
-    @Option(name: .long, help: "Micro-batches per optimizer step (default 1).")
+    @Option(name: .long, help: "Micro-batches per optimizer step.")
     var gradAccum = 1
 
-    @Option(name: .long, help: "Tokens per sequence (default 256).")
+    @Option(name: .long, help: "Tokens per sequence.")
     var seqLen = 256
 
-    @Option(name: .long, help: "AdamW decoupled weight decay (default 0; never on norms and biases).")
+    @Option(name: .long, help: "AdamW decoupled weight decay (never on norms and biases).")
     var weightDecay = 0.0
 
-    @Option(name: .long, help: "Clip the global gradient norm to this (default 1; 0 = off).")
+    @Option(name: .long, help: "Clip the global gradient norm to this (0 = off).")
     var maxGradNorm = 1.0
 
-    @Option(name: .long, help: "Seed of the adapter init, batch order and dropout (default 42).")
+    @Option(name: .long, help: "Seed of the adapter init, batch order and dropout.")
     var seed: UInt64 = 42
 
     @Option(name: .customLong("val"), help: "Validation data file (same formats as --data).")
     var validation: String?
 
-    @Option(name: .long, help: "Validate every N steps (default 0: at the end only).")
+    @Option(name: .long, help: "Validate every N steps (0: at the end only).")
     var evalEvery = 0
 
-    @Option(name: .long, help: "Save a checkpoint every N steps (default 0: at the end and on Ctrl-C only).")
+    @Option(name: .long, help: "Save a checkpoint every N steps (0: at the end and on Ctrl-C only).")
     var saveEvery = 0
 
-    @Option(name: .long, help: "Checkpoints kept, newest first (default 2).")
+    @Option(name: .long, help: "Checkpoints kept (the newest).")
     var saveTotalLimit = 2
 
     @Option(name: .long, help: "Continue from a checkpoint directory, or from the newest checkpoint in an output directory.")
     var resume: String?
 
-    @Option(name: .customLong("init"), help: "pretrained (default) or random (from scratch; --method full only).")
+    @Option(name: .customLong("init"), help: "random trains from scratch (--method full only).")
     var initialization: TrainerOptions.Initialization = .pretrained
 
     @Option(name: .long, help: "Memory the run may use, e.g. 8GB (default: MemAvailable).")
