@@ -7,7 +7,11 @@ Run after `swift build` (needs torch, transformers, peft; the adapters are writt
     /work/venv/bin/python scripts/check_train_adapter_with_peft.py [--readapt .build/debug/readapt]
 That checks every recorded adapter in Tests/ReAdaptTests/Fixtures/train_outputs/<case>/ against its base
 in Fixtures/training/ and writes the result to train_outputs/peft_check.json and PEFT's logits to
-train_outputs/peft_logits.safetensors (pinned by TrainedModelWriterAdapterTests). Any other adapter:
+train_outputs/peft_logits.safetensors (pinned by TrainedModelWriterAdapterTests). It also loads the
+recorded full checkpoints (train_outputs/checkpoint_*/, from TrainedModelWriter.writeCheckpoint, written by
+READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES=1 swift test --filter TrainedModelWriterCheckpointTests/testWrittenCheckpointIsTheOneTransformersChecked)
+with transformers' from_pretrained and compares their logits with the ones TrainableModel computed
+(checkpoint_logits.safetensors), result in train_outputs/transformers_check.json. Any other adapter:
     check_train_adapter_with_peft.py --base BASE_HF_DIR --adapter ADAPTER_DIR --ids 1,2,3 [--json OUT]
 
 For each adapter:
@@ -83,6 +87,23 @@ def check(readapt, base_dir, adapter_dir, ids):
     return result, peft_logits.contiguous()
 
 
+def check_checkpoint(directory, ids, readapt_logits):
+    """transformers loads a checkpoint TrainedModelWriter.writeCheckpoint wrote, every tensor of it,
+    and gives the logits TrainableModel computed before writing."""
+    model, info = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, output_loading_info=True)
+    with torch.no_grad():
+        logits = model.eval()(torch.tensor([ids])).logits
+    return {
+        "input_ids": ids,
+        "architecture": type(model).__name__,
+        "tied_head": bool(model.config.tie_word_embeddings),
+        "missing_keys": sorted(info["missing_keys"]),
+        "unexpected_keys": sorted(info["unexpected_keys"]),
+        "mismatched_keys": sorted(str(k) for k in info["mismatched_keys"]),
+        "max_logit_difference_transformers_vs_readapt": (logits - readapt_logits).abs().max().item(),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readapt", default=os.path.join(REPO, ".build", "debug", "readapt"))
@@ -116,7 +137,21 @@ def main():
         json.dump(results, f, indent=2, sort_keys=True)
         f.write("\n")
     save_file(logits, os.path.join(OUT, "peft_logits.safetensors"))
-    return 0 if results and all(r["passed"] for r in results.values()) else 1
+
+    with open(os.path.join(OUT, "checkpoint_cases.json")) as f:
+        cases = json.load(f)
+    readapt_logits = load_file(os.path.join(OUT, "checkpoint_logits.safetensors"))
+    checkpoints = {}
+    for name, case in sorted(cases.items()):
+        checkpoints[name] = check_checkpoint(os.path.join(OUT, name), case["input_ids"], readapt_logits[name])
+        print(name, json.dumps(checkpoints[name], sort_keys=True))
+    with open(os.path.join(OUT, "transformers_check.json"), "w") as f:
+        json.dump(checkpoints, f, indent=2, sort_keys=True)
+        f.write("\n")
+    passed = results and all(r["passed"] for r in results.values()) and all(
+        not c["missing_keys"] and not c["unexpected_keys"] and c["max_logit_difference_transformers_vs_readapt"] <= TOLERANCE
+        for c in checkpoints.values())
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

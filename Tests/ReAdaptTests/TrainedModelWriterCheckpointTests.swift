@@ -162,4 +162,63 @@ final class TrainedModelWriterCheckpointTests: XCTestCase {
             XCTAssertEqual(error as? OutputDirectoryError, .exists(path: out.path))
         }
     }
+    // MARK: - The checkpoints transformers loaded (scripts/check_train_adapter_with_peft.py)
+
+    /// The recorded checkpoints: a trained (perturbed) untied Llama, a randomly initialised tied
+    /// Qwen2 (`--init random`), and a trained model whose base is a GGUF file.
+    static let recordedCheckpoints: [(name: String, base: String)] = [
+        ("checkpoint_llama", "training/llama"), ("checkpoint_qwen2_random", "training/qwen2"), ("checkpoint_gguf", "convert/tiny.gguf"),
+    ]
+
+    func recordedModel(_ name: String, base: URL) throws -> (TrainableModel, [Int]) {
+        let bundleless = base.pathExtension != "gguf"
+        let model = bundleless ? try TrainableModel.load(directory: base, batchSize: 1, sequenceLength: 8)
+                               : try ModelBundle(url: base).loadTrainableModel(batchSize: 1, sequenceLength: 8)
+        if name.hasSuffix("_random") { model.initializeRandomly(seed: 4) } else { perturb(model) }
+        let ids = [3, 41, 7, 88, 15, 60, 2, 33].map { $0 % model.spec.vocabSize }
+        try model.forward(inputIDs: ids)
+        return (model, ids)
+    }
+
+    /// What transformers loaded is what the writer writes today (every file, byte for byte), the
+    /// logits we recorded are still our logits (1e-5), and the recorded check found transformers'
+    /// logits within 1e-4 of them with every tensor loaded.
+    /// `READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES=1` rewrites the recorded checkpoints in the source tree.
+    func testWrittenCheckpointIsTheOneTransformersChecked() throws {
+        let update = ProcessInfo.processInfo.environment["READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES"] == "1"
+        let tmp = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        var logits: [(String, Tensor)] = []
+        var cases: [String: Any] = [:]
+        let check = update ? [:] : try Fixtures.jsonObject(Fixtures.url("transformers_check.json"))
+        let recordedLogits = update ? nil : try SafetensorsFile(url: Fixtures.url("checkpoint_logits.safetensors"))
+        for (name, basePath) in Self.recordedCheckpoints {
+            let base = try Fixtures.root().appendingPathComponent(basePath)
+            let (model, ids) = try recordedModel(name, base: base)
+            let out = update ? Fixtures.sourceDirectory.appendingPathComponent(name) : tmp.appendingPathComponent(name)
+            try TrainedModelWriter.writeCheckpoint(model: model, baseDirectory: base, to: out, replace: update)
+            logits.append((name, model.logits))
+            cases[name] = ["base": basePath, "input_ids": ids]
+            guard !update, let recordedLogits else { continue }
+            let recorded = try Fixtures.url(name)
+            let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
+            XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: recorded.path).sorted(), name)
+            for file in files {
+                XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(file)), try Data(contentsOf: recorded.appendingPathComponent(file)),
+                               "\(name)/\(file) is not what transformers was checked with: re-run scripts/check_train_adapter_with_peft.py")
+            }
+            XCTAssertLessThanOrEqual(maxAbsDiff(model.logits.scalars[...], try recordedLogits.load(name).scalars[...]), 1e-5, name)
+            let result = try XCTUnwrap(check[name] as? [String: Any], "\(name) is missing from transformers_check.json")
+            XCTAssertEqual(result["missing_keys"] as? [String], [], name)
+            XCTAssertEqual(result["unexpected_keys"] as? [String], [], name)
+            XCTAssertLessThanOrEqual(try XCTUnwrap(result["max_logit_difference_transformers_vs_readapt"] as? Double), 1e-4, name)
+        }
+        guard update else { return }
+        let writer = try SafetensorsWriter(url: Fixtures.sourceDirectory.appendingPathComponent("checkpoint_logits.safetensors"),
+                                           tensors: logits.map { TensorInfo(name: $0.0, dtype: .f32, shape: $0.1.shape) })
+        for (name, tensor) in logits { try writer.write(name, tensor) }
+        try writer.finish()
+        try JSONSerialization.data(withJSONObject: cases, options: [.prettyPrinted, .sortedKeys])
+            .write(to: Fixtures.sourceDirectory.appendingPathComponent("checkpoint_cases.json"))
+    }
 }
