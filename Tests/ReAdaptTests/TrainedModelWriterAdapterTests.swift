@@ -100,8 +100,9 @@ final class TrainedModelWriterAdapterTests: XCTestCase {
         }
     }
 
-    /// The adapters scripts/check_train_adapter_with_peft.py loaded into PEFT are the bytes the
-    /// writer produces today: if the writer changes, this fails until the check is re-run.
+    /// The adapters scripts/check_train_adapter_with_peft.py loaded into PEFT are what the writer
+    /// produces today (weights byte for byte, JSON as parsed values): if the writer changes, this
+    /// fails until the check is re-run.
     /// `READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES=1 swift test --filter TrainedModelWriterAdapterTests`
     /// rewrites them in the source tree (then re-run the script, which records the new result).
     func testWrittenAdapterIsTheOnePEFTChecked() throws {
@@ -115,9 +116,8 @@ final class TrainedModelWriterAdapterTests: XCTestCase {
             guard !update else { continue }
             let recorded = try Fixtures.url(c.name)
             for file in [TrainedModelWriter.adapterWeightsFileName, TrainedModelWriter.adapterConfigFileName] {
-                XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(file)),
-                               try Data(contentsOf: recorded.appendingPathComponent(file)),
-                               "\(c.name)/\(file) is not what PEFT was checked with: re-run scripts/check_train_adapter_with_peft.py")
+                try Fixtures.assertSameFile(out.appendingPathComponent(file), recorded.appendingPathComponent(file),
+                                            "\(c.name)/\(file) is not what PEFT was checked with: re-run scripts/check_train_adapter_with_peft.py")
             }
         }
     }

@@ -180,9 +180,9 @@ final class TrainedModelWriterCheckpointTests: XCTestCase {
         return (model, ids)
     }
 
-    /// What transformers loaded is what the writer writes today (every file, byte for byte), the
-    /// logits we recorded are still our logits (1e-5), and the recorded check found transformers'
-    /// logits within 1e-4 of them with every tensor loaded.
+    /// What transformers loaded is what the writer writes today (weights byte for byte, JSON files
+    /// as parsed values), the logits we recorded are still our logits (1e-5), and the recorded check
+    /// found transformers' logits within 1e-4 of them with every tensor loaded.
     /// `READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES=1` rewrites the recorded checkpoints in the source tree.
     func testWrittenCheckpointIsTheOneTransformersChecked() throws {
         let update = ProcessInfo.processInfo.environment["READAPT_UPDATE_TRAIN_OUTPUT_FIXTURES"] == "1"
@@ -204,8 +204,8 @@ final class TrainedModelWriterCheckpointTests: XCTestCase {
             let files = try FileManager.default.contentsOfDirectory(atPath: out.path).sorted()
             XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: recorded.path).sorted(), name)
             for file in files {
-                XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent(file)), try Data(contentsOf: recorded.appendingPathComponent(file)),
-                               "\(name)/\(file) is not what transformers was checked with: re-run scripts/check_train_adapter_with_peft.py")
+                try Fixtures.assertSameFile(out.appendingPathComponent(file), recorded.appendingPathComponent(file),
+                                            "\(name)/\(file) is not what transformers was checked with: re-run scripts/check_train_adapter_with_peft.py")
             }
             XCTAssertLessThanOrEqual(maxAbsDiff(model.logits.scalars[...], try recordedLogits.load(name).scalars[...]), 1e-5, name)
             let result = try XCTUnwrap(check[name] as? [String: Any], "\(name) is missing from transformers_check.json")

@@ -81,6 +81,18 @@ enum TrainOutputFixtures {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any], url.path)
     }
 
+    /// Two written files are the same: JSON files as parsed values (Foundation's JSON text differs
+    /// between platforms in spacing and number formatting), everything else byte for byte.
+    static func assertSameFile(_ a: URL, _ b: URL, _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (x, y) = (try Data(contentsOf: a), try Data(contentsOf: b))
+        if a.pathExtension == "json" {
+            let (px, py) = (try JSONSerialization.jsonObject(with: x), try JSONSerialization.jsonObject(with: y))
+            XCTAssertEqual(px as? NSObject, py as? NSObject, message, file: file, line: line)
+        } else {
+            XCTAssertEqual(x, y, message, file: file, line: line)
+        }
+    }
+
     static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("readapt-trainio-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
