@@ -198,9 +198,10 @@ final class LoRATrainingTests: XCTestCase {
     /// A fresh adapter as PEFT initialises it (B = 0; DoRA's magnitude = the row norms of W) leaves
     /// the model as it is. LoRA adds scale·(x·Aᵀ)·Bᵀ = 0 exactly, so the logits must equal the base
     /// model's bit for bit. DoRA multiplies by magnitude/‖W‖, which is 1 only up to the rounding of
-    /// two separately computed norms, so its logits are allowed 1e-5 absolute (values ~5, i.e. a few
-    /// F32 ulps). With B = 0, A's gradient is exactly 0 (it flows through B) while B's, and DoRA's
-    /// magnitude's, are not.
+    /// two separately computed norms (~1e-7 per module, compounded over 14 modules), so its logits are
+    /// allowed 3e-5 absolute (values ~5; measured 3.5e-6 and 4.1e-6 on Zen 3) and its loss 1e-5.
+    /// A wrong magnitude init would move them by the size of the adapter itself. With B = 0, A's
+    /// gradient is exactly 0 (it flows through B) while B's, and DoRA's magnitude's, are not.
     func testLoRAWithZeroBEqualsBase() throws {
         for (base, dora) in [("llama", false), ("qwen2", false), ("llama_bias", true), ("gemma", true)] {
             let batch = try Self.batch(base)
@@ -225,7 +226,7 @@ final class LoRATrainingTests: XCTestCase {
             let loss = try XCTUnwrap(try model.forward(inputIDs: ids, labels: labels))
             let logitError = maxAbsDiff(model.logits.scalars[...], plain.logits.scalars[...])
             if dora {
-                XCTAssertLessThanOrEqual(logitError, 1e-5, "\(base) DoRA with B = 0: logits")
+                XCTAssertLessThanOrEqual(logitError, 3e-5, "\(base) DoRA with B = 0: logits")
                 XCTAssertEqual(loss, baseLoss, accuracy: 1e-5, "\(base) DoRA with B = 0: loss")
             } else {
                 XCTAssertEqual(logitError, 0, "\(base) LoRA with B = 0: logits must be the base model's exactly")
@@ -243,7 +244,7 @@ final class LoRATrainingTests: XCTestCase {
                     XCTAssertGreaterThan(g, 0, "\(base) \(slot.name): gradient")
                 }
             }
-            print("\(base) \(dora ? "DoRA" : "LoRA") with B = 0: logits max-abs vs base \(logitError)")
+            print("\(base) \(dora ? "DoRA" : "LoRA") with B = 0: logits max-abs vs base \(logitError), loss \(loss) vs \(baseLoss)")
         }
     }
 
