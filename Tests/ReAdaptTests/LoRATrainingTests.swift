@@ -98,16 +98,20 @@ final class LoRATrainingTests: XCTestCase {
     /// backward doubles the adapter's gradients.
     func check(_ name: String) throws {
         let c = try Self.loadCase(name)
-        let batch = try Self.batch(c.base)
-        let reference = try SafetensorsFile(url: Self.directory(name).appendingPathComponent("reference.safetensors"))
         let model = try Self.model(case: name)
         XCTAssertEqual(model.trainable.count, c.trainableParameters, "\(name): PEFT's trainable parameter count")
         XCTAssertEqual(model.method.name, c.settings.useDoRA ? "dora" : "lora")
+        try compare(model, batch: try Self.batch(c.base), loss: c.loss, note: "the base model alone gives \(c.baseLoss)",
+                    reference: Self.directory(name).appendingPathComponent("reference.safetensors"), label: name)
+    }
 
+    /// Forward + backward of `model` on `batch` against PyTorch's loss, logits and gradients.
+    func compare(_ model: TrainableModel, batch: TrainingModelTests.Batch, loss expectedLoss: Double, note: String,
+                 reference url: URL, label name: String) throws {
+        let reference = try SafetensorsFile(url: url)
         let loss = try XCTUnwrap(try model.forward(inputIDs: batch.inputIDs.flatMap { $0 },
                                                    labels: batch.labels.flatMap { $0 }))
-        XCTAssertEqual(Double(loss), c.loss, accuracy: 1e-5,
-                       "\(name) loss (the base model alone gives \(c.baseLoss))")
+        XCTAssertEqual(Double(loss), expectedLoss, accuracy: 1e-5, "\(name) loss (\(note))")
         let logits = model.logits, refLogits = try reference.load("logits")
         XCTAssertEqual(logits.shape, refLogits.shape)
         let logitError = maxAbsDiff(logits.scalars[...], refLogits.scalars[...])
@@ -127,7 +131,7 @@ final class LoRATrainingTests: XCTestCase {
             XCTAssertLessThanOrEqual(e.relative, 1e-4, "\(name) \(slot.name): relative \(e.relative), max-abs \(e.maxAbs)")
             if e.relative > worst.relative || worst.name.isEmpty { worst = (slot.name, e.relative) }
         }
-        print("\(name): loss \(loss) vs \(c.loss), logits max-abs \(logitError), worst gradient \(worst.name) relative \(worst.relative)")
+        print("\(name): loss \(loss) vs \(expectedLoss), logits max-abs \(logitError), worst gradient \(worst.name) relative \(worst.relative)")
 
         let once = model.gradients.array()
         try model.backward()
@@ -142,6 +146,30 @@ final class LoRATrainingTests: XCTestCase {
     func testGemmaDoRA() throws { try check("gemma_dora") }
     func testDoRAOnLinearLayersWithBiases() throws { try check("llama_bias_dora") }
     func testMistralLoRAWithSlidingWindow() throws { try check("mistral_lora_window") }
+
+    struct DropoutCase: Decodable {
+        var adapter: String
+        var dropout: Double
+        var key: UInt64
+        var loss, evalLoss: Double
+        enum CodingKeys: String, CodingKey { case adapter, dropout, key, loss, evalLoss = "eval_loss" }
+    }
+
+    /// Dropout semantics against PEFT in train mode, with ReAdapt's own masks replayed in the fixture
+    /// script (Fixtures/lora/dropout/): LoRA drops the adapter's input only; DoRA (on a model with
+    /// biases) recomputes its base term W·dropout(x), without the bias. Same tolerances as `check`.
+    /// If the mask function (ck_dropout, TrainableModel.moduleKey) changes, regenerate the fixtures.
+    func testDropoutMatchesPEFTWithReAdaptsMasks() throws {
+        for name in ["llama_lora", "llama_bias_dora"] {
+            let dir = try Self.directory("dropout").appendingPathComponent(name)
+            let d = try JSONDecoder().decode(DropoutCase.self, from: Data(contentsOf: dir.appendingPathComponent("case.json")))
+            let c = try Self.loadCase(d.adapter)
+            let model = try Self.model(case: d.adapter, settings: try Self.settings(c, dropout: d.dropout))
+            model.dropoutKey = d.key
+            try compare(model, batch: try Self.batch(c.base), loss: d.loss, note: "without dropout \(d.evalLoss)",
+                        reference: dir.appendingPathComponent("reference.safetensors"), label: "\(name) dropout \(d.dropout)")
+        }
+    }
 
     /// Tolerances: each loss within 1e-5 relative of PyTorch's (~5e-5 absolute at the start), each
     /// pre-clip gradient norm within 5e-5 relative, the lr exactly the schedule's (1e-7 × base), and
