@@ -154,6 +154,26 @@ final class TrainedModelWriterAdapterTests: XCTestCase {
         }
     }
 
+    /// The training model itself, its adapter slots loaded from the recorded adapter file (as a
+    /// resume would), computes PEFT's logits in evaluation mode (no dropout) within 1e-4.
+    func testTrainableModelWithTheRecordedAdapterGivesPEFTsLogits() throws {
+        let check = try Fixtures.jsonObject(Fixtures.url("peft_check.json"))
+        let peftLogits = try SafetensorsFile(url: Fixtures.url("peft_logits.safetensors"))
+        for c in Fixtures.cases {
+            let ids = try XCTUnwrap((check[c.name] as? [String: Any])?["input_ids"] as? [Int])
+            let model = try TrainableModel.load(directory: Fixtures.trainingDirectory(c.base), batchSize: 1,
+                                                sequenceLength: ids.count, method: .lora(c.settings), seed: 0)
+            let file = try SafetensorsFile(url: Fixtures.url(c.name).appendingPathComponent(TrainedModelWriter.adapterWeightsFileName))
+            XCTAssertEqual(Set(file.tensorNames), Set(model.trainable.slots.map(\.name)))
+            for name in file.tensorNames { try model.trainable.setValue(name, file.load(name), source: c.name) }
+            model.dropoutKey = nil
+            try model.forward(inputIDs: ids)
+            let difference = maxAbsDiff(model.logits.scalars[...], try peftLogits.load(c.name).scalars[...])
+            XCTAssertLessThanOrEqual(difference, 1e-4, "\(c.name): TrainableModel with the adapter vs PEFT")
+            print("\(c.name): TrainableModel vs PEFT logits max-abs \(difference)")
+        }
+    }
+
     func testErrorsAreTypedAndLeaveNothingBehind() throws {
         let tmp = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: tmp) }

@@ -4,7 +4,8 @@ import XCTest
 
 /// The writers on the real SmolLM2-135M-Instruct (GGUF Q4_1 base, dequantized to F32), skipped
 /// when the file is absent (see RealModelLocator): a full checkpoint reopened by `ModelBundle` gives
-/// the trained model's logits, and an r = 64 all-linear LoRA adapter reads back bit-exact.
+/// the model's logits, and an r = 64 all-linear LoRA adapter reads back bit-exact and, merged by
+/// `AdapterStack`, gives the logits of the trainer's own LoRA forward.
 /// Prints the time of each step.
 final class TrainedModelWriterRealModelTests: XCTestCase {
     func testSmolLM2CheckpointAndAdapterRoundTrip() throws {
@@ -36,6 +37,16 @@ final class TrainedModelWriterRealModelTests: XCTestCase {
             XCTAssertEqual(try adapter.weights.load(slot.name).scalars, model.trainable.value(slot.name)?.scalars)
         }
 
+        // The trainer's LoRA forward and our merge path agree on what the written adapter means.
+        try model.forward(inputIDs: ids)
+        let adapted = try bundle.loadModel(storage: .f32, adapters: AdapterStack(entries: [.init(adapter: adapter, scale: 1)]))
+        let adaptedLogits = try adapted.makeSession().forward(ids, allPositions: true)
+        XCTAssertLessThanOrEqual(maxAbsDiff(adaptedLogits[...], model.logits.scalars[...]), 1e-3, "LoRA forward vs merged adapter")
+
+        // The checkpoint of a LoRA model holds its frozen base: compare with the adapter switched off (B = 0).
+        for slot in model.trainable.slots where slot.name.hasSuffix("lora_B.weight") {
+            (model.trainable.values.pointer + slot.offset).update(repeating: 0, count: slot.count)
+        }
         try model.forward(inputIDs: ids)
         let checkpointDirectory = tmp.appendingPathComponent("checkpoint")
         start = ContinuousClock.now
