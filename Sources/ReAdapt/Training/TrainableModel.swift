@@ -52,6 +52,13 @@ public final class TrainableModel {
     /// module, element), so a trainer that sets key = f(seed, micro-step) replays the same masks
     /// after a resume without saving any RNG state. Ignored for full fine-tuning.
     public var dropoutKey: UInt64?
+    /// `dropoutKey` as the last forward pass used it (its backward replays the same masks).
+    private(set) var forwardDropoutKey: UInt64?
+    let loraActivations: LoRAActivations?
+    /// Testing only: reuse the DoRA row norms of the previous forward instead of recomputing them,
+    /// which makes the forward the function whose gradient the (detached-norm) backward computes,
+    /// so finite differences can check it.
+    var holdsDoRANorms = false
     let activations: TrainingActivations
     private let ropeCos: [Float], ropeSin: [Float]  // [seqLen, headDim/2]
     private(set) var tokens: [Int] = []
@@ -96,10 +103,12 @@ public final class TrainableModel {
         if let settings = method.loraSettings {
             let lora = LoRALayout(spec: spec, settings: settings)
             self.lora = lora
+            loraActivations = LoRAActivations(layout: lora, rows: batchSize * sequenceLength)
             trainable = TrainableTensors(slots: lora.slots, values: TrainingBuffer(count: lora.totalCount),
                                          gradients: TrainingBuffer(count: lora.totalCount))
         } else {
             lora = nil
+            loraActivations = nil
             trainable = TrainableTensors(slots: layout.slots, values: parameters,
                                          gradients: TrainingBuffer(count: layout.totalCount))
         }
@@ -144,7 +153,7 @@ public final class TrainableModel {
     }
 
     /// Floats held by the activation workspace (saved activations and backward scratch).
-    public var activationFloatCount: Int { activations.floatCount }
+    public var activationFloatCount: Int { activations.floatCount + (loraActivations?.floatCount ?? 0) }
 
     public func zeroGradients() { gradients.zero() }
 
@@ -169,6 +178,7 @@ public final class TrainableModel {
             }
         }
         tokens = inputIDs
+        forwardDropoutKey = dropoutKey
         targets = labels.map { labels in
             (0..<n).map { r in r % sequenceLength == sequenceLength - 1 ? -100 : labels[r + 1] }
         }
@@ -189,17 +199,16 @@ public final class TrainableModel {
     }
 
     private func layerForward(_ l: Int, into output: UnsafeMutablePointer<Float>) {
-        let s = spec, w = layout.layers[l], p = parameters.pointer, a = activations.layers[l]
-        let n = batchSize * sequenceLength, h = s.hiddenSize, inter = s.intermediateSize
-        let qw = s.queryWidth, kvw = s.kvWidth
-        func bias(_ offset: Int?) -> UnsafePointer<Float>? { offset.map { UnsafePointer(p + $0) } }
+        let s = spec, w = layout.layers[l], a = activations.layers[l]
+        let n = batchSize * sequenceLength, h = s.hiddenSize
 
-        TrainingOps.rmsNormForward(a.input.pointer, rows: n, width: h, weight: p + w.inputNorm, eps: s.rmsNormEps,
-                                   addsOne: s.normAddsOne, into: a.attentionNorm.pointer, rstd: a.attentionRstd.pointer)
+        TrainingOps.rmsNormForward(a.input.pointer, rows: n, width: h, weight: parameters.pointer + w.inputNorm,
+                                   eps: s.rmsNormEps, addsOne: s.normAddsOne, into: a.attentionNorm.pointer,
+                                   rstd: a.attentionRstd.pointer)
         let xn = UnsafePointer(a.attentionNorm.pointer)
-        TrainingOps.linearForward(xn, rows: n, inFeatures: h, weight: p + w.q, bias: bias(w.qBias), outFeatures: qw, into: a.q.pointer)
-        TrainingOps.linearForward(xn, rows: n, inFeatures: h, weight: p + w.k, bias: bias(w.kBias), outFeatures: kvw, into: a.k.pointer)
-        TrainingOps.linearForward(xn, rows: n, inFeatures: h, weight: p + w.v, bias: bias(w.vBias), outFeatures: kvw, into: a.v.pointer)
+        project(l, .q, xn, weight: w.q, bias: w.qBias, into: a.q.pointer)
+        project(l, .k, xn, weight: w.k, bias: w.kBias, into: a.k.pointer)
+        project(l, .v, xn, weight: w.v, bias: w.vBias, into: a.v.pointer)
         ropeTables { cos, sin in
             TrainingOps.ropeForward(a.q.pointer, rows: n, seqLen: sequenceLength, heads: s.headCount,
                                     headDim: s.headDim, cos: cos, sin: sin)
@@ -208,21 +217,27 @@ public final class TrainableModel {
         }
         TrainingOps.attentionForward(q: a.q.pointer, k: a.k.pointer, v: a.v.pointer, shape: attentionShape,
                                      probabilities: a.probabilities.pointer, into: a.attention.pointer)
-        TrainingOps.linearForward(a.attention.pointer, rows: n, inFeatures: qw, weight: p + w.o, bias: bias(w.oBias),
-                                  outFeatures: h, into: a.middle.pointer)
+        project(l, .o, a.attention.pointer, weight: w.o, bias: w.oBias, into: a.middle.pointer)
         for i in 0..<(n * h) { a.middle.pointer[i] += a.input.pointer[i] }
 
-        TrainingOps.rmsNormForward(a.middle.pointer, rows: n, width: h, weight: p + w.postNorm, eps: s.rmsNormEps,
-                                   addsOne: s.normAddsOne, into: a.mlpNorm.pointer, rstd: a.mlpRstd.pointer)
-        TrainingOps.linearForward(a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.gate, bias: bias(w.gateBias),
-                                  outFeatures: inter, into: a.gate.pointer)
-        TrainingOps.linearForward(a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.up, bias: bias(w.upBias),
-                                  outFeatures: inter, into: a.up.pointer)
-        TrainingOps.gatedActivationForward(a.gate.pointer, up: a.up.pointer, count: n * inter, activation: s.activation,
-                                           into: a.activated.pointer)
-        TrainingOps.linearForward(a.activated.pointer, rows: n, inFeatures: inter, weight: p + w.down,
-                                  bias: bias(w.downBias), outFeatures: h, into: output)
+        TrainingOps.rmsNormForward(a.middle.pointer, rows: n, width: h, weight: parameters.pointer + w.postNorm,
+                                   eps: s.rmsNormEps, addsOne: s.normAddsOne, into: a.mlpNorm.pointer,
+                                   rstd: a.mlpRstd.pointer)
+        project(l, .gate, a.mlpNorm.pointer, weight: w.gate, bias: w.gateBias, into: a.gate.pointer)
+        project(l, .up, a.mlpNorm.pointer, weight: w.up, bias: w.upBias, into: a.up.pointer)
+        TrainingOps.gatedActivationForward(a.gate.pointer, up: a.up.pointer, count: n * s.intermediateSize,
+                                           activation: s.activation, into: a.activated.pointer)
+        project(l, .down, a.activated.pointer, weight: w.down, bias: w.downBias, into: output)
         for i in 0..<(n * h) { output[i] += a.middle.pointer[i] }
+    }
+
+    /// One linear layer of decoder layer `l`: y = x·Wᵀ + b, plus its LoRA/DoRA terms when adapted.
+    private func project(_ l: Int, _ module: LoRATargetModule, _ x: UnsafePointer<Float>, weight: Int, bias: Int?,
+                         into y: UnsafeMutablePointer<Float>) {
+        let (inF, outF) = LoRALayout.features(module, spec: spec), p = parameters.pointer
+        TrainingOps.linearForward(x, rows: batchSize * sequenceLength, inFeatures: inF, weight: p + weight,
+                                  bias: bias.map { UnsafePointer(p + $0) }, outFeatures: outF, into: y)
+        adapterForward(l, module, input: x, weight: weight, bias: bias, output: y)
     }
 
     func ropeTables(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {

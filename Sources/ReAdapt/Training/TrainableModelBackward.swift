@@ -34,36 +34,33 @@ extension TrainableModel {
     /// On entry dResidual is d(loss)/d(layer output); on exit d(loss)/d(layer input).
     private func layerBackward(_ l: Int) {
         let s = spec, w = layout.layers[l], p = parameters.pointer
-        let base: UnsafeMutablePointer<Float>? = lora == nil ? gradients.pointer : nil
-        func g(_ offset: Int) -> UnsafeMutablePointer<Float>? { base.map { $0 + offset } }
         let a = activations.layers[l], d = activations
-        let n = batchSize * sequenceLength, h = s.hiddenSize, inter = s.intermediateSize
-        let qw = s.queryWidth, kvw = s.kvWidth
-        func biasGradient(_ offset: Int?) -> UnsafeMutablePointer<Float>? { offset.flatMap { g($0) } }
+        let n = batchSize * sequenceLength, h = s.hiddenSize
+        let base: UnsafeMutablePointer<Float>? = lora == nil ? gradients.pointer : nil
+        func g(_ offset: Int?) -> UnsafeMutablePointer<Float>? { offset.flatMap { o in base.map { $0 + o } } }
+        func linear(_ module: LoRATargetModule, _ dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>,
+                    weight: Int, bias: Int?, dx: UnsafeMutablePointer<Float>, accumulate: Bool) {
+            adaptedLinearBackward(l, module, dy: dy, input: x, weight: weight, weightGradient: g(weight),
+                                  biasGradient: g(bias), inputGradient: dx, accumulateInput: accumulate)
+        }
 
         // MLP: output = middle + down(f(gate)·up); the identity path leaves dResidual as it is.
-        TrainingOps.linearBackward(d.dResidual.pointer, x: a.activated.pointer, rows: n, inFeatures: inter,
-                                   weight: p + w.down, outFeatures: h, weightGradient: g(w.down),
-                                   biasGradient: biasGradient(w.downBias), inputGradient: d.dActivated.pointer,
-                                   accumulateInput: false)
+        linear(.down, d.dResidual.pointer, x: a.activated.pointer, weight: w.down, bias: w.downBias,
+               dx: d.dActivated.pointer, accumulate: false)
         TrainingOps.gatedActivationBackward(d.dActivated.pointer, gate: a.gate.pointer, up: a.up.pointer,
-                                            count: n * inter, activation: s.activation,
+                                            count: n * s.intermediateSize, activation: s.activation,
                                             gateGradient: d.dGate.pointer, upGradient: d.dUp.pointer)
-        TrainingOps.linearBackward(d.dGate.pointer, x: a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.gate,
-                                   outFeatures: inter, weightGradient: g(w.gate), biasGradient: biasGradient(w.gateBias),
-                                   inputGradient: d.dNorm.pointer, accumulateInput: false)
-        TrainingOps.linearBackward(d.dUp.pointer, x: a.mlpNorm.pointer, rows: n, inFeatures: h, weight: p + w.up,
-                                   outFeatures: inter, weightGradient: g(w.up), biasGradient: biasGradient(w.upBias),
-                                   inputGradient: d.dNorm.pointer, accumulateInput: true)
+        linear(.gate, d.dGate.pointer, x: a.mlpNorm.pointer, weight: w.gate, bias: w.gateBias, dx: d.dNorm.pointer,
+               accumulate: false)
+        linear(.up, d.dUp.pointer, x: a.mlpNorm.pointer, weight: w.up, bias: w.upBias, dx: d.dNorm.pointer,
+               accumulate: true)
         TrainingOps.rmsNormBackward(d.dNorm.pointer, x: a.middle.pointer, rstd: a.mlpRstd.pointer, rows: n, width: h,
                                     weight: p + w.postNorm, addsOne: s.normAddsOne, weightGradient: g(w.postNorm),
                                     inputGradient: d.dResidual.pointer)
 
         // Attention: middle = input + o(attention(rope(q), rope(k), v)).
-        TrainingOps.linearBackward(d.dResidual.pointer, x: a.attention.pointer, rows: n, inFeatures: qw,
-                                   weight: p + w.o, outFeatures: h, weightGradient: g(w.o),
-                                   biasGradient: biasGradient(w.oBias), inputGradient: d.dAttention.pointer,
-                                   accumulateInput: false)
+        linear(.o, d.dResidual.pointer, x: a.attention.pointer, weight: w.o, bias: w.oBias,
+               dx: d.dAttention.pointer, accumulate: false)
         d.dK.zero()
         d.dV.zero()
         TrainingOps.attentionBackward(d.dAttention.pointer, q: a.q.pointer, k: a.k.pointer, v: a.v.pointer,
@@ -73,15 +70,9 @@ extension TrainableModel {
         ropeBackward(d.dQ.pointer, heads: s.headCount)
         ropeBackward(d.dK.pointer, heads: s.kvHeadCount)
         let xn = a.attentionNorm.pointer
-        TrainingOps.linearBackward(d.dQ.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.q, outFeatures: qw,
-                                   weightGradient: g(w.q), biasGradient: biasGradient(w.qBias),
-                                   inputGradient: d.dNorm.pointer, accumulateInput: false)
-        TrainingOps.linearBackward(d.dK.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.k, outFeatures: kvw,
-                                   weightGradient: g(w.k), biasGradient: biasGradient(w.kBias),
-                                   inputGradient: d.dNorm.pointer, accumulateInput: true)
-        TrainingOps.linearBackward(d.dV.pointer, x: xn, rows: n, inFeatures: h, weight: p + w.v, outFeatures: kvw,
-                                   weightGradient: g(w.v), biasGradient: biasGradient(w.vBias),
-                                   inputGradient: d.dNorm.pointer, accumulateInput: true)
+        linear(.q, d.dQ.pointer, x: xn, weight: w.q, bias: w.qBias, dx: d.dNorm.pointer, accumulate: false)
+        linear(.k, d.dK.pointer, x: xn, weight: w.k, bias: w.kBias, dx: d.dNorm.pointer, accumulate: true)
+        linear(.v, d.dV.pointer, x: xn, weight: w.v, bias: w.vBias, dx: d.dNorm.pointer, accumulate: true)
         TrainingOps.rmsNormBackward(d.dNorm.pointer, x: a.input.pointer, rstd: a.attentionRstd.pointer, rows: n, width: h,
                                     weight: p + w.inputNorm, addsOne: s.normAddsOne, weightGradient: g(w.inputNorm),
                                     inputGradient: d.dResidual.pointer)
