@@ -60,7 +60,6 @@ final class TrainerCommandLineTests: XCTestCase {
         try assertFails(["--model", "/nonexistent/model"] + base.dropFirst(2) + ["--method", "lora"], mentioning: "/nonexistent/model")
         try assertFails(base + ["--method", "lora", "--batch-size", "500"], mentioning: "A batch size of 500 does not fit")
         try assertFails(base + ["--method", "full", "--max-memory", "1MB"], mentioning: "Training would need about ")
-        try assertFails(base + ["--method", "full", "--init", "random"], mentioning: "--init random is not available in this build")
         try assertFails(base + ["--method", "lora", "--resume", dir.path], mentioning: "holds no training checkpoint")
         try assertFails(base + ["--method", "lora", "--val", "/nonexistent/val.txt"], mentioning: "/nonexistent/val.txt")
     }
@@ -72,8 +71,7 @@ final class TrainerCommandLineTests: XCTestCase {
                         mentioning: "\(dir.path) is not empty; pass --overwrite")
     }
 
-    /// `--json`: one object with the documented keys. Skipped (with the reason) while
-    /// TrainedModelWriter is the stub, because the summary follows the final write.
+    /// `--json`: one object with the documented keys, after the final adapter is written.
     func testJSONSummary() throws {
         let dir = try TrainerFixtures.temporaryDirectory(self)
         let data = try TrainerFixtures.repetitiveText(in: dir).path
@@ -82,9 +80,6 @@ final class TrainerCommandLineTests: XCTestCase {
                                    "--rank", "4", "--alpha", "8", "--batch-size", "2", "--seq-len", "16", "--steps", "3", "--json"])
         XCTAssertTrue(outcome.stderr.contains("Memory estimate: "), outcome.stderr)
         XCTAssertTrue(outcome.stderr.contains("step 3/3  loss "), outcome.stderr)
-        if outcome.status != 0, outcome.stderr.contains("is not available in this build (TrainedModelWriter is a stub)") {
-            throw XCTSkip("TrainedModelWriter is still a stub on this branch")
-        }
         XCTAssertEqual(outcome.status, 0, outcome.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(Set(object.keys), ["method", "steps", "tokens", "trained_tokens", "tokens_per_second", "final_train_loss",

@@ -14,10 +14,28 @@ final class TrainerLoopTests: XCTestCase {
         try trainer.train()
         let losses = trainer.log.steps.map(\.loss)
         XCTAssertEqual(losses.count, 12)
-        // Mean of the last three steps at most half the first step's loss (measured: 5.9 → ~0.3).
+        // Mean of the last three steps at most half the first step's loss (measured: 9.19 → 3.77).
         let tail = losses.suffix(3).reduce(0, +) / 3
         XCTAssertLessThan(tail, losses[0] / 2, "\(losses)")
         XCTAssertTrue(trainer.log.steps.allSatisfy { $0.trainedTokens == 2 * 15 && $0.gradNorm > 0 })
+    }
+
+    /// LoRA and DoRA (rank 4, all-linear) learn the repeated paragraph too.
+    func testAdapterLossFallsOnRepetitiveText() throws {
+        for method in [TrainerOptions.Method.lora, .dora] {
+            let dir = try TrainerFixtures.temporaryDirectory(self)
+            let data = try TrainerFixtures.repetitiveText(in: dir)
+            var options = TrainerFixtures.options(method, steps: 12)
+            options.warmupSteps = 0
+            options.learningRate = 1e-2
+            let trainer = TrainerFixtures.trainer(output: dir.appendingPathComponent("out"), data: [data], options: options)
+            try trainer.train()
+            let losses = trainer.log.steps.map(\.loss)
+            let tail = losses.suffix(3).reduce(0, +) / 3
+            // Measured: 9.19 → 5.14 (LoRA) and 5.09 (DoRA) averaged over the last 3 steps; a frozen
+            // adapter would stay near the base's loss.
+            XCTAssertLessThan(tail, 0.65 * losses[0], "\(method) \(losses)")
+        }
     }
 
     /// 2 micro-batches of 2 sequences per step against 1 batch of 4: the batch order draws the same
@@ -98,16 +116,14 @@ final class TrainerLoopTests: XCTestCase {
             let y = try Data(contentsOf: resumed.appendingPathComponent("checkpoint-6/" + name))
             XCTAssertTrue(x == y, "\(name) differs after resume", file: file, line: line)
         }
-        // The trained tensors moved away from their initial values (the test is not vacuous; until
-        // the LoRA forward/backward is merged the adapter gets zero gradients and only weight decay
-        // moves it, so the moments are checked for full fine-tuning only).
+        // The trained tensors moved away from their initial values and got gradients (the test is
+        // not vacuous).
         let initial = try ModelBundle(url: TrainerFixtures.model).loadTrainableModel(
             batchSize: 2, sequenceLength: 16, method: options.trainingMethod, seed: options.seed)
         XCTAssertNotEqual(initial.trainable.values.array(), a.model.trainable.values.array(), file: file, line: line)
-        if method == .full {
-            let moments = try SafetensorsFile(url: straight.appendingPathComponent("checkpoint-6/optimizer.safetensors"))
-            XCTAssertGreaterThan(try moments.load("exp_avg_sq").scalars.max() ?? 0, 0, file: file, line: line)
-        }
+        XCTAssertTrue(a.log.steps.allSatisfy { $0.gradNorm > 0 }, file: file, line: line)
+        let moments = try SafetensorsFile(url: straight.appendingPathComponent("checkpoint-6/optimizer.safetensors"))
+        XCTAssertGreaterThan(try moments.load("exp_avg_sq").scalars.max() ?? 0, 0, file: file, line: line)
     }
 
     /// Dropout keys differ per micro-step and per seed (so masks differ), and are reproducible.

@@ -149,7 +149,7 @@ final class TrainerOutputTests: XCTestCase {
         XCTAssertThrowsError(try trainer.train()) { error in
             let text = "\(error)"
             XCTAssertTrue(text.hasPrefix("Training would need about "), text)
-            XCTAssertTrue(text.contains("model parameters (F32)") && text.contains("activations"), text)
+            XCTAssertTrue(text.contains("model weights (F32)") && text.contains("activations"), text)
             XCTAssertTrue(text.contains("but only 1.0 MiB is available; lower --batch-size or --seq-len"), text)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
@@ -197,32 +197,57 @@ final class TrainerOutputTests: XCTestCase {
         XCTAssertEqual(TrainingCheckpoint.list(in: output).count, 0)
     }
 
-    /// Until `TrainableModel.initializeRandomly` is merged, `--init random` says so up front.
-    func testRandomInitIsRefusedClearlyUntilAvailable() throws {
-        let dir = try TrainerFixtures.temporaryDirectory(self)
-        var options = TrainerFixtures.options(.full)
-        options.initialization = .random
-        XCTAssertThrowsError(try TrainerFixtures.trainer(output: dir.appendingPathComponent("o"), data: [dir], options: options).train()) {
-            XCTAssertEqual($0 as? TrainerError, .randomInitUnavailable)
-        }
-    }
-
-    /// The final adapter/model goes through TrainedModelWriter (a stub on this branch: then the
-    /// error says so and the checkpoint is intact); the summary marks the directory finished.
-    func testRunWritesFinalModelOrSaysTheWriterIsMissing() throws {
+    /// `--init random` (full only): transformers' init rules, so the first loss is about ln(vocab)
+    /// (near-uniform predictions, unlike the pretrained example model's), and training lowers it.
+    func testRandomInitTrainsFromScratch() throws {
         let dir = try TrainerFixtures.temporaryDirectory(self)
         let data = try TrainerFixtures.repetitiveText(in: dir)
-        let output = dir.appendingPathComponent("out")
-        let trainer = TrainerFixtures.trainer(output: output, data: [data], options: TrainerFixtures.options(.lora, steps: 2))
-        do {
+        var options = TrainerFixtures.options(.full, steps: 8)
+        options.initialization = .random
+        options.warmupSteps = 0
+        let trainer = TrainerFixtures.trainer(output: dir.appendingPathComponent("o"), data: [data], options: options)
+        try trainer.train()
+        let losses = trainer.log.steps.map(\.loss)
+        XCTAssertEqual(losses[0], log(512), accuracy: 0.05, "\(losses)")
+        XCTAssertLessThan(losses.last!, losses[0] - 1, "\(losses)")
+        options.initialization = .pretrained
+        let pretrained = TrainerFixtures.trainer(output: dir.appendingPathComponent("p"), data: [data], options: options)
+        try pretrained.train()
+        XCTAssertGreaterThan(abs(pretrained.log.steps[0].loss - losses[0]), 0.1)
+    }
+
+    /// `run()` ends with the final adapter (LoRA: PEFT files) or checkpoint (full: Hugging Face
+    /// files) in the output directory, holding the trained values, and the summary that marks the
+    /// directory finished.
+    func testRunWritesTheFinalAdapterAndCheckpoint() throws {
+        let dir = try TrainerFixtures.temporaryDirectory(self)
+        let data = try TrainerFixtures.repetitiveText(in: dir)
+        for method in [TrainerOptions.Method.lora, .full] {
+            let output = dir.appendingPathComponent(method.rawValue)
+            let trainer = TrainerFixtures.trainer(output: output, data: [data], options: TrainerFixtures.options(method, steps: 2))
             let summary = try trainer.run()
             XCTAssertEqual(summary.steps, 2)
-            XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
+            XCTAssertEqual(summary.checkpoint, output.appendingPathComponent("checkpoint-2").path)
             XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent(TrainingSummary.fileName).path))
-        } catch TrainerError.writerUnavailable(let what) {
-            XCTAssertEqual(what, "PEFT adapter")
-            XCTAssertEqual(TrainingCheckpoint.list(in: output).map(\.step), [2])
-            XCTAssertFalse(FileManager.default.fileExists(atPath: output.appendingPathComponent(TrainingSummary.fileName).path))
+            let files = Set(try FileManager.default.contentsOfDirectory(atPath: output.path))
+            XCTAssertEqual(files.filter { $0.hasPrefix(".") }, [])
+            let weights: SafetensorsFile
+            if method == .full {
+                XCTAssertTrue(files.isSuperset(of: ["config.json", "model.safetensors", "tokenizer.json"]), "\(files)")
+                weights = try SafetensorsFile(url: output.appendingPathComponent("model.safetensors"))
+            } else {
+                XCTAssertTrue(files.isSuperset(of: ["adapter_config.json", "adapter_model.safetensors"]), "\(files)")
+                weights = try SafetensorsFile(url: output.appendingPathComponent("adapter_model.safetensors"))
+                // The checkpoint's adapter_config.json is the final one.
+                XCTAssertEqual(try Data(contentsOf: output.appendingPathComponent("adapter_config.json")),
+                               try Data(contentsOf: output.appendingPathComponent("checkpoint-2/adapter_config.json")))
+            }
+            for slot in trainer.model.trainable.slots.prefix(6) {
+                XCTAssertEqual(try weights.load(slot.name), trainer.model.trainable.value(slot.name), slot.name)
+            }
+            XCTAssertThrowsError(try TrainerFixtures.trainer(output: output, data: [data], options: TrainerFixtures.options(method, steps: 2)).train()) {
+                XCTAssertTrue("\($0)".contains("already holds a finished training run"), "\($0)")
+            }
         }
     }
 }

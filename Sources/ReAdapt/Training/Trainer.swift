@@ -60,7 +60,6 @@ public final class Trainer {
     /// (the last one at the final step), the log and the loss curve.
     public func train() throws {
         try options.validate()
-        guard options.initialization == .pretrained else { throw TrainerError.randomInitUnavailable }
         guard !paths.data.isEmpty else { throw TrainingDataError.noFiles }
         let bundle = try ModelBundle(url: paths.model)
         let method = options.trainingMethod
@@ -91,6 +90,9 @@ public final class Trainer {
         }
         model = try bundle.loadTrainableModel(batchSize: options.batchSize, sequenceLength: options.sequenceLength,
                                               method: method, seed: options.seed)
+        // From scratch: transformers' _init_weights rules with the config's initializer_range
+        // (a resume then overwrites the values with the checkpoint's).
+        if options.initialization == .random { model.initializeRandomly(seed: options.seed) }
         optimizer = try AdamW(model: model, options: AdamWOptions(learningRate: options.learningRate, weightDecay: options.weightDecay),
                               noDecay: { Self.excludedFromWeightDecay($0.name) })
         state = TrainerState(options: options, globalStep: 0, totalSteps: totalSteps, batchOrder: order,
@@ -239,15 +241,10 @@ public final class Trainer {
     public func writeFinalModel() throws {
         let scratch = paths.output.appendingPathComponent(".final-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let what = options.method == .full ? "fine-tuned checkpoint" : "PEFT adapter"
-        do {
-            if options.method == .full {
-                try TrainedModelWriter.writeCheckpoint(model: model, baseDirectory: paths.model, to: scratch)
-            } else {
-                try TrainedModelWriter.writePEFTAdapter(model: model, baseModel: paths.model.path, to: scratch)
-            }
-        } catch let error as CocoaError where error.code == .featureUnsupported {
-            throw TrainerError.writerUnavailable(what: what)
+        if options.method == .full {
+            try TrainedModelWriter.writeCheckpoint(model: model, baseDirectory: paths.model, to: scratch)
+        } else {
+            try TrainedModelWriter.writePEFTAdapter(model: model, baseModel: paths.model.path, to: scratch)
         }
         let fileManager = FileManager.default
         do {

@@ -130,8 +130,6 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
     case badCheckpoint(path: String, reason: String)
     case resumeMismatch(path: String, reason: String)
     case doesNotFit(estimate: String, available: Int)
-    case randomInitUnavailable
-    case writerUnavailable(what: String)
     case interrupted(signal: String, step: Int, checkpoint: String)
     case interruptedBeforeTraining(signal: String)
     case nonFiniteLoss(step: Int)
@@ -152,10 +150,6 @@ public enum TrainerError: Error, CustomStringConvertible, Equatable {
             return "Cannot resume from \(path): \(reason)."
         case let .doesNotFit(estimate, available):
             return "Training would need about \(estimate) but only \(TrainingMemoryReport.format(bytes: available)) is available; lower --batch-size or --seq-len, use --method lora, or pass --max-memory to override."
-        case .randomInitUnavailable:
-            return "--init random is not available in this build (TrainableModel.initializeRandomly is missing)."
-        case .writerUnavailable(let what):
-            return "Writing the \(what) is not available in this build (TrainedModelWriter is a stub); the last checkpoint holds the trained tensors."
         case let .interrupted(signal, step, checkpoint):
             return "Training stopped by \(signal) after step \(step); a checkpoint was saved to \(checkpoint) (continue with --resume \(checkpoint))."
         case .interruptedBeforeTraining(let signal):

@@ -90,7 +90,7 @@ public struct TrainerState: Codable, Equatable, Sendable {
 /// Checkpoint directories `OUTPUT/checkpoint-<step>/`, each written through `StagingDirectory`
 /// (complete or absent, never half written):
 /// - the trainable tensors: `adapter_model.safetensors` for LoRA/DoRA (PEFT's names, so with
-///   `adapter_config.json` the checkpoint is a PEFT adapter), `model.safetensors` for full
+///   `adapter_config.json` from `TrainedModelWriter.adapterConfigJSON`, the checkpoint is a PEFT adapter), `model.safetensors` for full
 ///   fine-tuning (Hugging Face names), F32;
 /// - `optimizer.safetensors`: AdamW's `exp_avg` and `exp_avg_sq` as flat F32 tensors in the
 ///   trainable layout, and its step in the metadata;
@@ -111,7 +111,10 @@ public enum TrainingCheckpoint {
         let directory = output.appendingPathComponent(prefix + String(state.globalStep))
         let staging = try StagingDirectory(output: directory, replace: true)
         try writeTensors(model.trainable, to: staging.file(tensorsFileName(model.method)))
-        if model.method.loraSettings != nil { try addAdapterConfig(model: model, baseModel: baseModel, staging: staging) }
+        if let settings = model.method.loraSettings {
+            try staging.write(TrainedModelWriter.adapterConfigJSON(settings, baseModel: baseModel),
+                              to: TrainedModelWriter.adapterConfigFileName)
+        }
         let optimizerWriter = try SafetensorsWriter(
             url: staging.file(optimizerFileName),
             tensors: [TensorInfo(name: "exp_avg", dtype: .f32, shape: [optimizer.parameterCount]),
@@ -133,25 +136,6 @@ public enum TrainingCheckpoint {
             try writer.write(slot.name, scalars: UnsafeBufferPointer(start: trainable.values.pointer + slot.offset, count: slot.count))
         }
         try writer.finish()
-    }
-
-    /// PEFT's adapter_config.json from `TrainedModelWriter` (written to a scratch folder inside the
-    /// staging directory; only its config is kept, the tensors are ours). Skipped while the writer is
-    /// still the stub that throws `featureUnsupported`.
-    static func addAdapterConfig(model: TrainableModel, baseModel: String, staging: StagingDirectory) throws {
-        let scratch = staging.file(".peft")
-        do {
-            try TrainedModelWriter.writePEFTAdapter(model: model, baseModel: baseModel, to: scratch)
-        } catch let error as CocoaError where error.code == .featureUnsupported {
-            return
-        }
-        let config = scratch.appendingPathComponent("adapter_config.json")
-        do {
-            try FileManager.default.moveItem(at: config, to: staging.file("adapter_config.json"))
-            try FileManager.default.removeItem(at: scratch)
-        } catch {
-            throw OutputDirectoryError.cannotWrite(path: config.path, reason: StagingDirectory.reason(error))
-        }
     }
 
     /// The checkpoint a `--resume` path names: the directory itself when it holds trainer_state.json,
