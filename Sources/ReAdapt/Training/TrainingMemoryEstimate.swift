@@ -2,7 +2,8 @@ import Foundation
 
 /// Where the memory of a training run goes, computed from the same sizes `TrainableModel` and
 /// `AdamW` allocate (`TrainingActivations.floatCount`, `LoRAActivations.floatCount`, the layouts),
-/// so a run that would not fit can be refused before anything is loaded.
+/// so a run that would not fit can be refused before anything is loaded (`TrainingMemoryReport`
+/// formats it).
 public struct TrainingMemoryEstimate: Sendable, Equatable {
     public struct Part: Sendable, Equatable {
         public var name: String
@@ -40,11 +41,5 @@ public struct TrainingMemoryEstimate: Sendable, Equatable {
         }
         parts.append(Part(name: "runtime, tokenizer, loader (allowance)", bytes: Self.runtimeAllowance))
         self.parts = parts
-    }
-
-    /// One line per part and the total, in MB, e.g. for a startup summary or a refusal.
-    public var summary: String {
-        func mb(_ b: Int) -> String { String(format: "%.0f MB", Double(b) / 1e6) }
-        return parts.map { "\($0.name) \(mb($0.bytes))" }.joined(separator: ", ") + "; total \(mb(totalBytes))"
     }
 }
