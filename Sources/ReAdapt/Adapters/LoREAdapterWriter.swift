@@ -34,40 +34,12 @@ struct LoREAdapterConfig {
             .map(\.name).sorted()
     }
 
-    /// PEFT 0.21's `LoraConfig().to_dict()` keys that every PEFT since 0.7 understands, with the
-    /// values `save_pretrained` writes; newer optional keys are left at their defaults by omission.
+    /// PEFT's portable key set (see `PEFTLoRAConfigFields`): llama.cpp and PEFT since 0.7 read it.
     func json() throws -> Data {
-        let null = NSNull()
-        var object: [String: Any] = [
-            "alpha_pattern": [String: Int](),
-            "auto_mapping": null,
-            "base_model_name_or_path": baseModelPath,
-            "bias": "none",
-            "fan_in_fan_out": false,
-            "inference_mode": true,
-            "init_lora_weights": true,
-            "layer_replication": null,
-            "layers_pattern": null,
-            "layers_to_transform": null,
-            "loftq_config": [String: Int](),
-            "lora_alpha": adapterRank,
-            "lora_bias": false,
-            "lora_dropout": 0.0,
-            "megatron_config": null,
-            "megatron_core": "megatron.core",
-            "modules_to_save": null,
-            "peft_type": "LORA",
-            "r": adapterRank,
-            "rank_pattern": rankPattern,
-            "revision": null,
-            "target_modules": targetModules,
-            "task_type": "CAUSAL_LM",
-            "use_dora": false,
-            "use_rslora": false,
-        ]
-        // `exclude_modules` exists since PEFT 0.14; written only when needed, for older readers.
-        if !excludedModules.isEmpty { object["exclude_modules"] = excludedModules }
-        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let fields = PEFTLoRAConfigFields(r: adapterRank, loraAlpha: Double(adapterRank), targetModules: targetModules,
+                                          rankPattern: rankPattern, excludeModules: excludedModules,
+                                          baseModelPath: baseModelPath)
+        return try PEFTLoRAConfigFields.encode(fields.portableObject())
     }
 }
 

@@ -68,7 +68,7 @@ public enum GGUFConverter {
         }
         object["mlp_bias"] = config.mlpBias ?? false
         object["attention_dropout"] = 0.0
-        object["initializer_range"] = 0.02
+        object["initializer_range"] = config.initializerRange ?? 0.02
         object["pretraining_tp"] = 1
         object["use_cache"] = true
         object["dtype"] = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.rawValue] ?? "float32"

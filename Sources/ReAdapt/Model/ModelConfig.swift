@@ -31,6 +31,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var useSlidingWindow: Bool?
     public var bosTokenId: TokenIDs?
     public var eosTokenId: TokenIDs?
+    /// The padding token, whose embedding row transformers zeroes when it initialises a model.
+    public var padTokenId: Int?
+    /// The standard deviation of transformers' weight initialisation (`_init_weights`).
+    public var initializerRange: Double?
     /// Keys the file sets to null. transformers distinguishes them from absent keys: an absent key
     /// takes the class default, null means None (e.g. Mistral's `"sliding_window": null` = no window).
     public var nullKeys: Set<String> = []
@@ -59,6 +63,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case useSlidingWindow = "use_sliding_window"
         case bosTokenId = "bos_token_id"
         case eosTokenId = "eos_token_id"
+        case padTokenId = "pad_token_id"
+        case initializerRange = "initializer_range"
     }
 
     public init() {}

@@ -51,6 +51,11 @@ public struct ModelSpec: Sendable, Equatable {
     public var slidingWindow: Int?
     public var bosTokenIDs: [Int]
     public var eosTokenIDs: [Int]
+    /// The padding token (Gemma's default 0, otherwise none): its embedding row starts at zero
+    /// when the model is initialised randomly, as in transformers.
+    public var padTokenID: Int? = nil
+    /// Standard deviation of random initialisation (`initializer_range`, transformers' default 0.02).
+    public var initializerRange: Double = 0.02
 
     /// Per-model_type defaults from transformers 5.x's configuration_<type>.py.
     private struct Defaults {
@@ -174,6 +179,14 @@ public struct ModelSpec: Sendable, Equatable {
         }
         bosTokenIDs = config.bosTokenId?.ids ?? (null.contains("bos_token_id") ? [] : d.bos)
         eosTokenIDs = config.eosTokenId?.ids ?? (null.contains("eos_token_id") ? [] : d.eos)
+        padTokenID = config.padTokenId ?? (null.contains("pad_token_id") || type != "gemma" ? nil : 0)
+        if let range = config.initializerRange {
+            guard range.isFinite, range >= 0 else {
+                throw ModelConfigError.invalidValue(file: file, field: "initializer_range", reason: "\(range) is not a non-negative number")
+            }
+            // transformers uses `initializer_range or 0.02`, so 0 means the default.
+            initializerRange = range == 0 ? 0.02 : range
+        }
     }
 
     /// Rotary inverse frequencies, computed in F32 exactly as transformers' rope init functions do.

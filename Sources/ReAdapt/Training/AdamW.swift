@@ -62,7 +62,7 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
 /// The scalar factors are computed in Double and rounded to Float, as torch does with its Python
 /// float hyperparameters; the element arithmetic is F32 in torch's order without fused
 /// multiply-adds (`ck_adamw_update`, AVX2 when available, bit-identical to its scalar reference). `noDecayRanges` (e.g.
-/// norms and biases, see `ParameterLayout.ranges(where:)`) play the role of a second parameter
+/// norms and biases, see `TrainableTensors.ranges(where:)`) play the role of a second parameter
 /// group with weight_decay 0. All parameters share one step count (every parameter gets a
 /// gradient each step, so torch's per-parameter counts are equal).
 public final class AdamW {
@@ -150,21 +150,5 @@ public final class AdamW {
         state.expAvg.withUnsafeBufferPointer { expAvg.pointer.update(from: $0.baseAddress!, count: parameterCount) }
         state.expAvgSq.withUnsafeBufferPointer { expAvgSq.pointer.update(from: $0.baseAddress!, count: parameterCount) }
         step = state.step
-    }
-}
-
-extension ParameterLayout {
-    /// The flat-buffer ranges of the slots that satisfy `predicate`, adjacent ones merged.
-    public func ranges(where predicate: (ParameterSlot) -> Bool) -> [Range<Int>] {
-        var result: [Range<Int>] = []
-        for slot in slots where predicate(slot) {
-            let r = slot.offset..<(slot.offset + slot.count)
-            if let last = result.last, last.upperBound == r.lowerBound {
-                result[result.count - 1] = last.lowerBound..<r.upperBound
-            } else {
-                result.append(r)
-            }
-        }
-        return result
     }
 }

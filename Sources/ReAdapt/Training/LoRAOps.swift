@@ -131,12 +131,45 @@ public enum LoRAOps {
                 for j in 0..<out { gr[j] = scales[j] * dyr[j] }
             }
         }
-        // Column sums over rows, split by columns so threads never write the same dm_j.
-        TeamRows.run(count: out, workPerItem: 2 * s.rows) { cols in
-            for j in cols {
-                var sum: Float = 0
-                for r in 0..<s.rows { sum += dy[r * out + j] * pre[r * out + j] }
-                dm[j] += sum / norms[j]
+        // Column sums over rows in blocks of 64 columns (threads never share a dm_j, and each row
+        // reads 256 contiguous bytes); the order of the sum is fixed, whatever the thread count.
+        let block = 64, blocks = (out + block - 1) / block
+        TeamRows.run(count: blocks, workPerItem: 2 * s.rows * block) { range in
+            var sums = [Float](repeating: 0, count: block)
+            for bi in range {
+                let lo = bi * block, width = min(block, out - lo)
+                for j in 0..<width { sums[j] = 0 }
+                for r in 0..<s.rows {
+                    let dyr = dy + r * out + lo, pr = pre + r * out + lo
+                    for j in 0..<width { sums[j] += dyr[j] * pr[j] }
+                }
+                for j in 0..<width { dm[lo + j] += sums[j] / norms[lo + j] }
+            }
+        }
+    }
+
+    // MARK: Elementwise helpers (row-parallel)
+
+    /// y[i] += x[i] for `count` values.
+    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
+            for i in (blocks.lowerBound * 4096)..<min(count, blocks.upperBound * 4096) { y[i] += x[i] }
+        }
+    }
+
+    /// y[i] -= x[i] for `count` values.
+    static func subtract(_ x: UnsafePointer<Float>, from y: UnsafeMutablePointer<Float>, count: Int) {
+        TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
+            for i in (blocks.lowerBound * 4096)..<min(count, blocks.upperBound * 4096) { y[i] -= x[i] }
+        }
+    }
+
+    /// y[r, j] −= b[j] for every row.
+    static func subtractBias(_ b: UnsafePointer<Float>, from y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+        TeamRows.run(count: rows, workPerItem: width) { range in
+            for r in range {
+                let yr = y + r * width
+                for j in 0..<width { yr[j] -= b[j] }
             }
         }
     }

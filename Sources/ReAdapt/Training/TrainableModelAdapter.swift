@@ -69,8 +69,7 @@ extension TrainableModel {
         } else {
             pre.pointer.update(from: y, count: s.rows * s.outFeatures)
             if let bias {
-                let b = parameters.pointer + bias
-                for r in 0..<s.rows { for j in 0..<s.outFeatures { pre.pointer[r * s.outFeatures + j] -= b[j] } }
+                LoRAOps.subtractBias(parameters.pointer + bias, from: pre.pointer, rows: s.rows, width: s.outFeatures)
             }
         }
         let gemmSection = TrainingProfiler.begin(.loraGEMM, flops: s.loraForwardFlops)  // profile
@@ -131,7 +130,7 @@ extension TrainableModel {
         if m.slots.magnitude != nil {
             // DoRA's (s − 1)⊙(x_d·Wᵀ) term: d/dx_d = ((s − 1)⊙dy)·W = (g − dy)·W.
             let g = acts.term.pointer
-            for i in 0..<count { g[i] -= dy[i] }
+            LoRAOps.subtract(dy, from: g, count: count)
             GEMM.sgemm(transA: false, transB: false, m: s.rows, n: s.inFeatures, k: s.outFeatures,
                        a: g, lda: s.outFeatures, b: w, ldb: s.inFeatures, beta: 1, c: dxd, ldc: s.inFeatures)
         }
@@ -139,7 +138,7 @@ extension TrainableModel {
         let dropoutSection = TrainingProfiler.begin(.loraDropout)  // profile
         LoRAOps.dropout(dxd, count: n, key: key, shape: s, into: dxd)
         TrainingProfiler.end(dropoutSection)  // profile
-        for i in 0..<n { dx[i] += dxd[i] }
+        LoRAOps.add(dxd, into: dx, count: n)
     }
 
     private func inFeatures(_ module: LoRATargetModule) -> Int { LoRALayout.features(module, spec: spec).0 }

@@ -1,30 +1,45 @@
 import Foundation
 
-/// Where the memory of a training run goes, computed from the same sizes the model allocates, so a
-/// run that would not fit can be refused before anything is loaded.
+/// Where the memory of a training run goes, computed from the same sizes `TrainableModel` and
+/// `AdamW` allocate (`TrainingActivations.floatCount`, `LoRAActivations.floatCount`, the layouts),
+/// so a run that would not fit can be refused before anything is loaded (`TrainingMemoryReport`
+/// formats it).
 public struct TrainingMemoryEstimate: Sendable, Equatable {
-    /// (what, bytes), e.g. ("parameters (F32)", …), ("activations", …), ("optimizer state", …).
-    public var parts: [(name: String, bytes: Int)]
-    public var totalBytes: Int { parts.reduce(0) { $0 + $1.bytes } }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.parts.map(\.name) == b.parts.map(\.name) && a.parts.map(\.bytes) == b.parts.map(\.bytes)
+    public struct Part: Sendable, Equatable {
+        public var name: String
+        public var bytes: Int
     }
 
-    /// STUB: the integrator refines it with the LoRA/DoRA activations.
+    /// In allocation order: parameters, trainable copy (LoRA), gradients, AdamW moments,
+    /// activations, adapter activations, and a fixed allowance for the runtime.
+    public var parts: [Part]
+    public var totalBytes: Int { parts.reduce(0) { $0 + $1.bytes } }
+
+    /// The runtime, tokenizer, oneDNN's workspace and the loader's one-tensor buffer: measured
+    /// ≈ 100–200 MB for SmolLM2-135M, so 256 MiB is allowed.
+    public static let runtimeAllowance = 256 << 20
+
     public init(spec: ModelSpec, method: TrainingMethod, batchSize: Int, sequenceLength: Int) {
+        let floats = 4, rows = batchSize * sequenceLength
         let layout = ParameterLayout(spec: spec)
-        let parameters = layout.totalCount * 4
+        var parts = [Part(name: "model weights (F32)", bytes: layout.totalCount * floats)]
         let trainable: Int
         if let settings = method.loraSettings {
-            trainable = LoRALayout(spec: spec, settings: settings).totalCount
+            let lora = LoRALayout(spec: spec, settings: settings)
+            trainable = lora.totalCount
+            parts.append(Part(name: "\(method.name) adapter (F32)", bytes: trainable * floats))
         } else {
             trainable = layout.totalCount
         }
-        let activations = TrainingActivations.floatCount(spec: spec, batch: batchSize, seqLen: sequenceLength) * 4
-        parts = [("model parameters (F32)", parameters),
-                 ("trainable gradients", trainable * 4),
-                 ("AdamW moments", trainable * 8),
-                 ("activations and backward scratch", activations)]
+        parts.append(Part(name: "gradients", bytes: trainable * floats))
+        parts.append(Part(name: "AdamW moments", bytes: 2 * trainable * floats))
+        parts.append(Part(name: "activations and backward scratch",
+                          bytes: TrainingActivations.floatCount(spec: spec, batch: batchSize, seqLen: sequenceLength) * floats))
+        if let settings = method.loraSettings {
+            let lora = LoRALayout(spec: spec, settings: settings)
+            parts.append(Part(name: "\(method.name) activations", bytes: LoRAActivations.floatCount(layout: lora, rows: rows) * floats))
+        }
+        parts.append(Part(name: "runtime, tokenizer, loader (allowance)", bytes: Self.runtimeAllowance))
+        self.parts = parts
     }
 }
