@@ -2,6 +2,7 @@
 // transcendental functions with one F32 exp (Cephes-style range reduction and polynomial, ~1-2
 // ulp); the scalar references use libm's expf/tanhf, so tests compare the two with a tolerance.
 #include "training_kernels.h"
+#include "lora_kernels.h"
 #include "ckernels.h"
 #include <math.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -81,22 +82,7 @@ void tk_rmsnorm_backward_scalar(const float *dy, const float *x, const float *rs
     }
 }
 
-static inline uint64_t tk_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
 static const uint64_t tk_golden = 0x9E3779B97F4A7C15ULL;
-
-void tk_dropout_scalar(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
-                       float scale) {
-    for (size_t i = start; i < start + count; i++) {
-        uint64_t bits = tk_mix64(key + (uint64_t)(i / 4 + 1) * tk_golden);
-        uint32_t draw = (uint32_t)(bits >> (16 * (i % 4))) & 0xFFFFu;
-        out[i - start] = draw >= threshold ? x[i - start] * scale : 0.0f;
-    }
-}
 
 // MARK: AVX2
 
@@ -144,7 +130,7 @@ TK_AVX2 static void dropout_avx2(const float *x, float *out, size_t start, size_
     // the 4 64-bit hashes laid out in a register are exactly the 16 16-bit draws in element order.
     size_t head = (4 - i % 4) % 4;
     if (head > count) head = count;
-    tk_dropout_scalar(x, out, i, head, key, threshold, scale);
+    ck_dropout(x, out, i, head, key, threshold, scale);
     i += head;
     const __m256i golden = _mm256_set1_epi64x((long long)tk_golden);
     const __m256i thresholdMinus1 = _mm256_set1_epi32((int)threshold - 1);
@@ -163,7 +149,7 @@ TK_AVX2 static void dropout_avx2(const float *x, float *out, size_t start, size_
         _mm256_storeu_ps(out + o, _mm256_and_ps(keepLo, _mm256_mul_ps(_mm256_loadu_ps(x + o), vs)));
         _mm256_storeu_ps(out + o + 8, _mm256_and_ps(keepHi, _mm256_mul_ps(_mm256_loadu_ps(x + o + 8), vs)));
     }
-    tk_dropout_scalar(x + (i - start), out + (i - start), i, end - i, key, threshold, scale);
+    ck_dropout(x + (i - start), out + (i - start), i, end - i, key, threshold, scale);
 }
 
 TK_AVX2 static inline float tk_hsum8(__m256 v) {
@@ -315,13 +301,13 @@ TK_AVX2 static void rmsnorm_backward_avx2(const float *dy, const float *x, const
 #define gated_backward_avx2 tk_gated_backward_scalar
 #define rmsnorm_forward_avx2 tk_rmsnorm_forward_scalar
 #define rmsnorm_backward_avx2 tk_rmsnorm_backward_scalar
-#define dropout_avx2 tk_dropout_scalar
+#define dropout_avx2 ck_dropout
 #endif
 
 void tk_dropout(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
                 float scale) {
     if (TK_USE_AVX2) dropout_avx2(x, out, start, count, key, threshold, scale);
-    else tk_dropout_scalar(x, out, start, count, key, threshold, scale);
+    else ck_dropout(x, out, start, count, key, threshold, scale);
 }
 
 double tk_logsumexp(const float *x, size_t n) {

@@ -44,7 +44,6 @@ void tk_rmsnorm_backward_scalar(const float *dy, const float *x, const float *rs
 /// AVX2. out may equal x.
 void tk_dropout(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
                 float scale);
-void tk_dropout_scalar(const float *x, float *out, size_t start, size_t count, uint64_t key, uint32_t threshold,
-                       float scale);
+
 
 #endif

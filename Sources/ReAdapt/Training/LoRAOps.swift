@@ -37,7 +37,7 @@ public enum LoRAOps {
         let threshold = shape.dropoutThreshold, scale = shape.keepScale
         TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
             let start = blocks.lowerBound * 4096, end = min(count, blocks.upperBound * 4096)
-            ck_dropout(x + start, out + start, start, end - start, key, threshold, scale)
+            tk_dropout(x + start, out + start, start, end - start, key, threshold, scale)
         }
     }
 
