@@ -150,13 +150,6 @@ public enum LoRAOps {
 
     // MARK: Elementwise helpers (row-parallel)
 
-    /// y[i] += x[i] for `count` values.
-    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
-            for i in (blocks.lowerBound * 4096)..<min(count, blocks.upperBound * 4096) { y[i] += x[i] }
-        }
-    }
-
     /// y[i] -= x[i] for `count` values.
     static func subtract(_ x: UnsafePointer<Float>, from y: UnsafeMutablePointer<Float>, count: Int) {
         TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in

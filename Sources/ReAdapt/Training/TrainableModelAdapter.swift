@@ -138,7 +138,7 @@ extension TrainableModel {
         let dropoutSection = TrainingProfiler.begin(.loraDropout)  // profile
         LoRAOps.dropout(dxd, count: n, key: key, shape: s, into: dxd)
         TrainingProfiler.end(dropoutSection)  // profile
-        LoRAOps.add(dxd, into: dx, count: n)
+        TrainingOps.addUnprofiled(dxd, into: dx, count: n)
     }
 
     private func inFeatures(_ module: LoRATargetModule) -> Int { LoRALayout.features(module, spec: spec).0 }

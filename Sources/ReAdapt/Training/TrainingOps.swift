@@ -63,11 +63,14 @@ public enum TrainingOps {
 
     /// y += x over `count` values (the residual connections), SIMD and split over the BLAS's threads.
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
-        TrainingProfiler.measure(.residual) {
-            TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
-                let start = blocks.lowerBound * 4096, end = min(count, blocks.upperBound * 4096)
-                mk_add(y + start, x + start, end - start)
-            }
+        TrainingProfiler.measure(.residual) { addUnprofiled(x, into: y, count: count) }
+    }
+
+    /// `add` without a profiler section, for callers that charge the time to their own (LoRA).
+    static func addUnprofiled(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        TeamRows.run(count: (count + 4095) / 4096, workPerItem: 4096) { blocks in
+            let start = blocks.lowerBound * 4096, end = min(count, blocks.upperBound * 4096)
+            mk_add(y + start, x + start, end - start)
         }
     }
 
