@@ -116,7 +116,7 @@ enum RandomizedSVD {
             try GramSVD.spectrum(rows: l, columns: short, matrix: $0.baseAddress!)
         }
         guard let spectrum else { throw DenseSVD.Failure(routine: "cblas_dsyrk (not found)", info: -1) }
-        return Sketch(rows: rows, columns: columns, transposed: rows < columns, sketchColumns: l,
+        return Sketch(rows: rows, columns: columns, transposed: transposed, sketchColumns: l,
                       q: qT, b: b, spectrum: spectrum, captured: captured)
     }
 

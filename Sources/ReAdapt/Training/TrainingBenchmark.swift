@@ -50,11 +50,11 @@ public enum TrainingBenchmark {
                 phases.append((clock.now - start).seconds)
             }
             if model.method != .full { model.dropoutKey = UInt64(step) }
-            try phase { TrainingProfiler.measure(.zeroGradients) { model.zeroGradients() } }
+            phase { TrainingProfiler.measure(.zeroGradients) { model.zeroGradients() } }
             try phase { loss = try model.forward(inputIDs: tokens, labels: tokens) ?? 0 }
             try phase { try model.backward() }
-            try phase { _ = TrainingProfiler.measure(.clip) { GradientClipping.clipGlobalNorm(model, maxNorm: maxGradNorm) } }
-            try phase { TrainingProfiler.measure(.optimizer) { optimizer.step(model: model) } }
+            phase { _ = TrainingProfiler.measure(.clip) { GradientClipping.clipGlobalNorm(model, maxNorm: maxGradNorm) } }
+            phase { TrainingProfiler.measure(.optimizer) { optimizer.step(model: model) } }
             guard step > 0 else { continue }  // warm-up
             let result = TrainingBenchmarkResult(
                 method: model.method.name, batchSize: model.batchSize, sequenceLength: model.sequenceLength,
