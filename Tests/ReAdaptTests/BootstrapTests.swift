@@ -118,3 +118,20 @@ final class BootstrapTests: XCTestCase {
         }
     }
 }
+
+final class QAScoreSummaryTests: XCTestCase {
+    func testSummaryAveragesEachMetricWithItsOwnInterval() throws {
+        let scores = [
+            try QAMetrics.score(response: "Paris, France", golds: ["Paris"]),
+            try QAMetrics.score(response: "London", golds: ["Paris"]),
+            try QAMetrics.score(response: "paris", golds: ["Paris"]),
+        ]
+        let s = try QAScoreSummary(scores: scores, seed: 4)
+        XCTAssertEqual(s.count, 3)
+        XCTAssertEqual(s.contains.mean, 2.0 / 3, accuracy: 1e-15)
+        XCTAssertEqual(s.exactMatch.mean, 1.0 / 3, accuracy: 1e-15)
+        XCTAssertEqual(s.f1.mean, (2.0 / 3 + 0 + 1) / 3, accuracy: 1e-15)
+        XCTAssertEqual(s.rougeLRecall, try Bootstrap.meanInterval(scores.map(\.rougeLRecall), seed: 4))
+        XCTAssertThrowsError(try QAScoreSummary(scores: []))
+    }
+}
