@@ -95,10 +95,18 @@ public final class BM25Index: @unchecked Sendable {
     /// idf per term id (after the epsilon floor).
     let idf: [Double]
     let averageLength: Double
+    /// k1·(1 − b + b·|d|/avgdl) per passage: the same arithmetic as rank_bm25, done once per passage.
+    let lengthNorms: [Double]
 
     public var passageCount: Int { passageLengths.count }
     public var termCount: Int { vocabulary.count }
     public var postingCount: Int { postingPassages.count }
+    /// Bytes held by the index's arrays (postings, offsets, lengths, idf; the term dictionary is
+    /// estimated at 48 bytes per entry plus the term bytes).
+    public var approximateBytes: Int {
+        8 * postingCount + 8 * (termCount + 1) + 4 * passageCount + 8 * termCount
+            + vocabulary.keys.reduce(0) { $0 + 48 + $1.utf8.count }
+    }
 
     /// Builds the index of `passages` (texts, tokenized with `BM25Tokenizer`).
     public convenience init(passages: [String], parameters: BM25Parameters = BM25Parameters()) throws {
@@ -145,6 +153,8 @@ public final class BM25Index: @unchecked Sendable {
         let floor = idf.isEmpty ? 0 : parameters.epsilon * (sum / Double(idf.count))
         for t in 0..<idf.count where idf[t] < 0 { idf[t] = floor }
         self.idf = idf
+        let (k1, b, average) = (parameters.k1, parameters.b, averageLength)
+        lengthNorms = passageLengths.map { k1 * (1 - b + b * Double($0) / average) }
     }
 
     /// The BM25 score of every passage for `query` (tokenized with `BM25Tokenizer`).
@@ -168,12 +178,16 @@ public final class BM25Index: @unchecked Sendable {
         var scores = [Double](repeating: 0, count: passageCount)
         var seen = [UInt64](repeating: 0, count: (passageCount + 63) / 64)
         var touched: [Int32] = []
-        accumulate(queryTokens) { passage, term in
-            if seen[passage >> 6] & (1 << UInt64(passage & 63)) == 0 {
-                seen[passage >> 6] |= 1 << UInt64(passage & 63)
-                touched.append(Int32(passage))
+        scores.withUnsafeMutableBufferPointer { scores in
+            seen.withUnsafeMutableBufferPointer { seen in
+                accumulate(queryTokens) { passage, term in
+                    if seen[passage >> 6] & (1 << UInt64(passage & 63)) == 0 {
+                        seen[passage >> 6] |= 1 << UInt64(passage & 63)
+                        touched.append(Int32(passage))
+                    }
+                    scores[passage] += term
+                }
             }
-            scores[passage] += term
         }
         var candidates = touched.map { BM25Hit(passage: Int($0), score: scores[Int($0)]) }
         // Untouched passages all score 0; only the first k of them (by index) can make the list.
@@ -207,15 +221,20 @@ public final class BM25Index: @unchecked Sendable {
     /// Calls `add(passage, contribution)` for every (query token, passage containing it) pair, in
     /// query-token order, so each passage's sum is formed in the same order as rank_bm25's.
     private func accumulate(_ queryTokens: [String], _ add: (Int, Double) -> Void) {
-        let k1 = parameters.k1, b = parameters.b
-        for token in queryTokens {
-            guard let t = vocabulary[token].map(Int.init) else { continue }
-            let weight = idf[t]
-            for p in termStarts[t]..<termStarts[t + 1] {
-                let passage = Int(postingPassages[p])
-                let tf = Double(postingCounts[p])
-                let length = Double(passageLengths[passage])
-                add(passage, weight * (tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / averageLength))))
+        let k1Plus1 = parameters.k1 + 1
+        lengthNorms.withUnsafeBufferPointer { norms in
+            postingPassages.withUnsafeBufferPointer { passages in
+                postingCounts.withUnsafeBufferPointer { counts in
+                    for token in queryTokens {
+                        guard let t = vocabulary[token].map(Int.init) else { continue }
+                        let weight = idf[t]
+                        for p in termStarts[t]..<termStarts[t + 1] {
+                            let passage = Int(passages[p])
+                            let tf = Double(counts[p])
+                            add(passage, weight * (tf * k1Plus1 / (tf + norms[passage])))
+                        }
+                    }
+                }
             }
         }
     }
