@@ -189,33 +189,17 @@ public final class BM25Index: @unchecked Sendable {
                 }
             }
         }
-        var candidates = touched.map { BM25Hit(passage: Int($0), score: scores[Int($0)]) }
+        var selection = TopSelection(k: k)
+        for passage in touched { selection.offer(BM25Hit(passage: Int(passage), score: scores[Int(passage)])) }
         // Untouched passages all score 0; only the first k of them (by index) can make the list.
         var filler = 0, passage = 0
         while filler < k && passage < passageCount {
             if seen[passage >> 6] & (1 << UInt64(passage & 63)) == 0 {
-                candidates.append(BM25Hit(passage: passage, score: 0)); filler += 1
+                selection.offer(BM25Hit(passage: passage, score: 0)); filler += 1
             }
             passage += 1
         }
-        return Self.best(candidates, k: k)
-    }
-
-    /// The k best of `candidates`, by score descending then passage ascending.
-    static func best(_ candidates: [BM25Hit], k: Int) -> [BM25Hit] {
-        func ranksAbove(_ a: BM25Hit, _ b: BM25Hit) -> Bool { a.score != b.score ? a.score > b.score : a.passage < b.passage }
-        if candidates.count <= 4 * k { return Array(candidates.sorted(by: ranksAbove).prefix(k)) }
-        // A bounded selection: keep the k best seen so far, sorted, and insert by binary search.
-        var kept: [BM25Hit] = []
-        kept.reserveCapacity(k + 1)
-        for hit in candidates {
-            if kept.count == k, !ranksAbove(hit, kept[k - 1]) { continue }
-            var low = 0, high = kept.count
-            while low < high { let mid = (low + high) / 2; if ranksAbove(kept[mid], hit) { low = mid + 1 } else { high = mid } }
-            kept.insert(hit, at: low)
-            if kept.count > k { kept.removeLast() }
-        }
-        return kept
+        return selection.kept
     }
 
     /// Calls `add(passage, contribution)` for every (query token, passage containing it) pair, in
@@ -237,6 +221,26 @@ public final class BM25Index: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+/// The k best hits offered so far, best first: score descending, then passage ascending.
+struct TopSelection {
+    let k: Int
+    private(set) var kept: [BM25Hit] = []
+
+    init(k: Int) { self.k = k; kept.reserveCapacity(k + 1) }
+
+    static func ranksAbove(_ a: BM25Hit, _ b: BM25Hit) -> Bool {
+        a.score != b.score ? a.score > b.score : a.passage < b.passage
+    }
+
+    mutating func offer(_ hit: BM25Hit) {
+        if kept.count == k, !Self.ranksAbove(hit, kept[k - 1]) { return }
+        var low = 0, high = kept.count
+        while low < high { let mid = (low + high) / 2; if Self.ranksAbove(kept[mid], hit) { low = mid + 1 } else { high = mid } }
+        kept.insert(hit, at: low)
+        if kept.count > k { kept.removeLast() }
     }
 }
 
