@@ -145,11 +145,14 @@ final class BM25Tests: XCTestCase {
     func testFolderOfTextFiles() throws {
         let directory = try temporaryDirectory()
         try "The Eiffel Tower is in Paris.".write(to: directory.appendingPathComponent("paris.txt"), atomically: true, encoding: .utf8)
-        try "# Berlin\nThe wall fell in 1989.".write(to: directory.appendingPathComponent("berlin.md"), atomically: true, encoding: .utf8)
+        try "# Berlin\nThe wall fell in 1989.".write(to: directory.appendingPathComponent("wall.md"), atomically: true, encoding: .utf8)
+        try "Tokyo is the capital of Japan.".write(to: directory.appendingPathComponent("tokyo.txt"), atomically: true, encoding: .utf8)
         try "ignored".write(to: directory.appendingPathComponent("notes.csv"), atomically: true, encoding: .utf8)
         let retriever = try BM25Retriever.open(documents: directory)
-        XCTAssertEqual(retriever.corpus.passages.map(\.documentID), ["berlin.md", "paris.txt"])
-        XCTAssertEqual(retriever.search("when did the wall fall", k: 1).first?.passage.documentID, "berlin.md")
+        XCTAssertEqual(retriever.corpus.passages.map(\.documentID), ["paris.txt", "tokyo.txt", "wall.md"])
+        // wall.md is the last passage, so it wins on score, not on the tie rule.
+        XCTAssertEqual(retriever.search("when did the wall fall", k: 1).first?.passage.documentID, "wall.md")
+        XCTAssertGreaterThan(retriever.search("when did the wall fall", k: 1)[0].score, 0)
         XCTAssertEqual(retriever.indexURL.lastPathComponent, ".readapt.bm25index")
         XCTAssertTrue(try BM25Retriever.open(documents: directory).reusedIndex)
     }
