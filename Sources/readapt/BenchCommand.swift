@@ -5,6 +5,6 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure ReAdapt's performance.",
-        subcommands: [BenchGEMM.self, BenchModel.self, BenchLoRE.self, BenchTrain.self, BenchOptim.self]
+        subcommands: [BenchGEMM.self, BenchModel.self, BenchLoRE.self, BenchTrain.self, BenchOptim.self, BenchBM25.self]
     )
 }
