@@ -35,27 +35,6 @@ public struct BootstrapInterval: Equatable, Sendable {
     public var resamples: Int
 }
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and trivially reproducible in other languages.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// An index in 0..<n: the high word of next() × n (Lemire's multiply-shift without the
-    /// rejection step; its bias is below n / 2^64, irrelevant for bootstrap sizes).
-    public mutating func nextIndex(below n: Int) -> Int {
-        Int(next().multipliedFullWidth(by: UInt64(n)).high)
-    }
-}
-
 public enum Bootstrap {
     /// The mean of `scores` with a percentile bootstrap interval: `resamples` resamples of size n
     /// drawn with replacement, their means sorted, and the (1−c)/2 and (1+c)/2 quantiles taken with

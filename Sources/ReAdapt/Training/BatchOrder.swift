@@ -39,14 +39,8 @@ public struct BatchOrder: Codable, Equatable, Sendable {
     /// from (seed, epoch), with unbiased bounded draws, so it is the same on every platform.
     public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int] {
         var order = Array(0..<count)
-        var state = seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0xD1B5_4A32_D192_ED03)
-        func nextRandom() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var random = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0xD1B5_4A32_D192_ED03))
+        func nextRandom() -> UInt64 { random.next() }
         var i = count - 1
         while i > 0 {
             // Rejection sampling: draws beyond the largest multiple of the bound are redrawn.

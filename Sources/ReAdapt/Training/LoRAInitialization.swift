@@ -10,15 +10,8 @@ extension TrainableModel {
         guard let lora else { return }
         let values = trainable.values.pointer
         values.update(repeating: 0, count: trainable.count)
-        var state = seed
-        func nextUniform() -> Float {  // [0, 1) with 24 random bits
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 24)
-        }
+        var random = SplitMix64(seed: seed)
+        func nextUniform() -> Float { Float(random.next() >> 40) / Float(1 << 24) }  // [0, 1), 24 bits
         for (l, modules) in lora.layers.enumerated() {
             for module in LoRATargetModule.allCases {
                 guard let m = modules[module] else { continue }

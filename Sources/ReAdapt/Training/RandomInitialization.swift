@@ -46,9 +46,6 @@ extension TrainableModel {
 
     /// SplitMix64's finaliser of (seed, index): well-separated seeds for neighbouring indices.
     private static func streamSeed(_ seed: UInt64, _ index: Int) -> UInt64 {
-        var z = seed &+ UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.finalize(seed &+ UInt64(index + 1) &* SplitMix64.golden)
     }
 }

@@ -25,10 +25,8 @@ extension TrainableModel {
 
     /// A distinct mask stream per (pass, layer, module): PEFT has one nn.Dropout per module.
     static func moduleKey(_ key: UInt64, layer: Int, module: LoRATargetModule) -> UInt64 {
-        var z = key &+ UInt64(layer * 8 + LoRATargetModule.allCases.firstIndex(of: module)! + 1) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        let stream = UInt64(layer * 8 + LoRATargetModule.allCases.firstIndex(of: module)! + 1)
+        return SplitMix64.finalize(key &+ stream &* SplitMix64.golden)
     }
 
     /// The module's input as the adapter sees it: x, or dropout(x) written into scratch.

@@ -309,12 +309,7 @@ public final class Trainer {
     /// The dropout key of micro-step `microStep` (0-based over the whole run): SplitMix64 of
     /// seed ⊕ SplitMix64(microStep), so a resumed run replays the same masks.
     public static func dropoutKey(seed: UInt64, microStep: Int) -> UInt64 {
-        func mix(_ x: UInt64) -> UInt64 {
-            var z = x &+ 0x9E37_79B9_7F4A_7C15
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        func mix(_ x: UInt64) -> UInt64 { SplitMix64.finalize(x &+ SplitMix64.golden) }
         return mix(seed ^ mix(UInt64(microStep)))
     }
 
