@@ -80,18 +80,6 @@ final class LoRATrainingTests: XCTestCase {
         return model
     }
 
-    /// ‖got − ref‖ / ‖ref‖ and max |got − ref| of two equally long arrays (sums in Double).
-    static func relativeError(_ got: [Float], _ ref: [Float]) -> (relative: Double, maxAbs: Float, refNorm: Double) {
-        precondition(got.count == ref.count)
-        var diff = 0.0, norm = 0.0, maxAbs: Float = 0
-        for (a, b) in zip(got, ref) {
-            diff += Double(a - b) * Double(a - b)
-            norm += Double(b) * Double(b)
-            maxAbs = max(maxAbs, abs(a - b))
-        }
-        return ((diff / max(norm, 1e-30)).squareRoot(), maxAbs, norm.squareRoot())
-    }
-
     /// Tolerances (as for full fine-tuning in TrainingModelTests): loss within 1e-5 absolute (it is
     /// ~5–6); logits within 1e-4 absolute (values up to ~8); each adapter tensor's gradient within
     /// ‖g − g_ref‖ / ‖g_ref‖ ≤ 1e-4; the base weights get no gradient (they have no slot) and a second
@@ -103,41 +91,6 @@ final class LoRATrainingTests: XCTestCase {
         XCTAssertEqual(model.method.name, c.settings.useDoRA ? "dora" : "lora")
         try compare(model, batch: try Self.batch(c.base), loss: c.loss, note: "the base model alone gives \(c.baseLoss)",
                     reference: Self.directory(name).appendingPathComponent("reference.safetensors"), label: name)
-    }
-
-    /// Forward + backward of `model` on `batch` against PyTorch's loss, logits and gradients.
-    func compare(_ model: TrainableModel, batch: TrainingModelTests.Batch, loss expectedLoss: Double, note: String,
-                 reference url: URL, label name: String) throws {
-        let reference = try SafetensorsFile(url: url)
-        let loss = try XCTUnwrap(try model.forward(inputIDs: batch.inputIDs.flatMap { $0 },
-                                                   labels: batch.labels.flatMap { $0 }))
-        XCTAssertEqual(Double(loss), expectedLoss, accuracy: 1e-5, "\(name) loss (\(note))")
-        let logits = model.logits, refLogits = try reference.load("logits")
-        XCTAssertEqual(logits.shape, refLogits.shape)
-        let logitError = maxAbsDiff(logits.scalars[...], refLogits.scalars[...])
-        XCTAssertLessThanOrEqual(logitError, 1e-4, "\(name) logits")
-
-        model.zeroGradients()
-        try model.backward()
-        let expected = Set(reference.tensorNames.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
-        XCTAssertEqual(Set(model.trainable.slots.map(\.name)), expected, "\(name): the tensors PEFT trains")
-        var worst = (name: "", relative: 0.0)
-        for slot in model.trainable.slots {
-            let ref = try reference.load("grad." + slot.name)
-            let got = try XCTUnwrap(model.gradient(slot.name))
-            XCTAssertEqual(got.shape, ref.shape, slot.name)
-            let e = Self.relativeError(got.scalars, ref.scalars)
-            XCTAssertGreaterThan(e.refNorm, 0, "\(name) \(slot.name): a zero reference gradient proves nothing")
-            XCTAssertLessThanOrEqual(e.relative, 1e-4, "\(name) \(slot.name): relative \(e.relative), max-abs \(e.maxAbs)")
-            if e.relative > worst.relative || worst.name.isEmpty { worst = (slot.name, e.relative) }
-        }
-        print("\(name): loss \(loss) vs \(expectedLoss), logits max-abs \(logitError), worst gradient \(worst.name) relative \(worst.relative)")
-
-        let once = model.gradients.array()
-        try model.backward()
-        let twice = model.gradients.array()
-        let doubled = zip(once, twice).map { abs(2 * $0 - $1) }.max() ?? 0
-        XCTAssertLessThanOrEqual(doubled, 1e-6 * (once.map(abs).max() ?? 1), "\(name): backward accumulates")
     }
 
     func testLlamaLoRAAllLinear() throws { try check("llama_lora") }
@@ -186,22 +139,10 @@ final class LoRATrainingTests: XCTestCase {
         let schedule = LearningRateSchedule(kind: .linear, baseLearningRate: curve.lr, warmupSteps: curve.warmup,
                                             totalSteps: curve.total)
         let ids = batch.inputIDs.flatMap { $0 }, labels = batch.labels.flatMap { $0 }
-        var worstLoss = 0.0, worstNorm = 0.0
-        for step in 0..<curve.total {
-            let loss = Double(try XCTUnwrap(try model.forward(inputIDs: ids, labels: labels)))
-            model.zeroGradients()
-            try model.backward()
-            let norm = Double(GradientClipping.clipGlobalNorm(model, maxNorm: curve.maxNorm))
-            let lr = schedule.learningRate(step: optimizer.step)
-            XCTAssertEqual(lr, curve.lrs[step], accuracy: 1e-7 * curve.lr, "\(prefix)lr at step \(step)")
-            optimizer.step(model: model, learningRate: lr)
-            let lossError = abs(loss - curve.losses[step]) / curve.losses[step]
-            let normError = abs(norm - curve.totalNorms[step]) / curve.totalNorms[step]
-            XCTAssertLessThanOrEqual(lossError, 1e-5, "\(prefix)loss at step \(step): \(loss) vs \(curve.losses[step])")
-            XCTAssertLessThanOrEqual(normError, 5e-5, "\(prefix)norm at step \(step): \(norm) vs \(curve.totalNorms[step])")
-            worstLoss = max(worstLoss, lossError)
-            worstNorm = max(worstNorm, normError)
-        }
+        let (worstLoss, worstNorm) = try runLossCurve(model, optimizer: optimizer, schedule: schedule, ids: ids,
+                                                      labels: labels, maxNorm: curve.maxNorm, lrs: curve.lrs,
+                                                      baseLearningRate: curve.lr, losses: curve.losses,
+                                                      totalNorms: curve.totalNorms, label: prefix)
         let final = Double(try XCTUnwrap(try model.forward(inputIDs: ids, labels: labels)))
         XCTAssertEqual(final, curve.finalLoss, accuracy: 1e-5 * curve.finalLoss, "\(prefix)loss after the last step")
         XCTAssertLessThan(final, 0.5 * curve.losses[0], "\(prefix)the adapter must actually train")
@@ -211,7 +152,7 @@ final class LoRATrainingTests: XCTestCase {
         XCTAssertEqual(Set(reference.tensorNames), Set(model.trainable.slots.map(\.name)))
         var worstTensor = (name: "", relative: 0.0)
         for slot in model.trainable.slots {
-            let e = Self.relativeError(try XCTUnwrap(model.trainable.value(slot.name)).scalars,
+            let e = TrainingGoldens.relativeError(try XCTUnwrap(model.trainable.value(slot.name)).scalars,
                                        try reference.load(slot.name).scalars)
             XCTAssertLessThanOrEqual(e.relative, 1e-5, "\(prefix)final \(slot.name): relative \(e.relative), max-abs \(e.maxAbs)")
             if e.relative > worstTensor.relative || worstTensor.name.isEmpty { worstTensor = (slot.name, e.relative) }

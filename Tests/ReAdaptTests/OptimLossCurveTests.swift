@@ -38,22 +38,10 @@ final class OptimLossCurveTests: XCTestCase {
         let schedule = LearningRateSchedule(kind: .linear, baseLearningRate: curve.lr, warmupSteps: curve.warmup,
                                             totalSteps: curve.total)
         let ids = batch.inputIDs.flatMap { $0 }, labels = batch.labels.flatMap { $0 }
-        var worstLoss = 0.0, worstNorm = 0.0
-        for step in 0..<curve.total {
-            let loss = Double(try XCTUnwrap(try model.forward(inputIDs: ids, labels: labels)))
-            model.zeroGradients()
-            try model.backward()
-            let norm = Double(GradientClipping.clipGlobalNorm(model, maxNorm: curve.maxNorm))
-            let lr = schedule.learningRate(step: optimizer.step)
-            XCTAssertEqual(lr, curve.lrs[step], accuracy: 1e-7 * curve.lr, "lr at step \(step)")
-            optimizer.step(model: model, learningRate: lr)
-            let lossError = abs(loss - curve.losses[step]) / curve.losses[step]
-            let normError = abs(norm - curve.totalNorms[step]) / curve.totalNorms[step]
-            XCTAssertLessThanOrEqual(lossError, 1e-5, "loss at step \(step): \(loss) vs \(curve.losses[step])")
-            XCTAssertLessThanOrEqual(normError, 5e-5, "norm at step \(step): \(norm) vs \(curve.totalNorms[step])")
-            worstLoss = max(worstLoss, lossError)
-            worstNorm = max(worstNorm, normError)
-        }
+        let (worstLoss, worstNorm) = try runLossCurve(model, optimizer: optimizer, schedule: schedule, ids: ids,
+                                                      labels: labels, maxNorm: curve.maxNorm, lrs: curve.lrs,
+                                                      baseLearningRate: curve.lr, losses: curve.losses,
+                                                      totalNorms: curve.totalNorms, label: "")
         let final = Double(try XCTUnwrap(try model.forward(inputIDs: ids, labels: labels)))
         XCTAssertEqual(final, curve.finalLoss, accuracy: 1e-5 * curve.finalLoss, "loss after the last step")
         // The run must actually train: the loss falls far below where it started.

@@ -29,45 +29,11 @@ final class TrainingModelTests: XCTestCase {
     func check(_ name: String) throws {
         let dir = try Self.directory(name)
         let batch = try JSONDecoder().decode(Batch.self, from: Data(contentsOf: dir.appendingPathComponent("batch.json")))
-        let reference = try SafetensorsFile(url: dir.appendingPathComponent("reference.safetensors"))
         let model = try TrainableModel.load(directory: dir, batchSize: batch.batch, sequenceLength: batch.seqLen)
 
-        let loss = try XCTUnwrap(try model.forward(inputIDs: batch.inputIDs.flatMap { $0 },
-                                                   labels: batch.labels.flatMap { $0 }))
-        XCTAssertEqual(Double(loss), batch.loss, accuracy: 1e-5, "\(name) loss")
-        let logits = model.logits, refLogits = try reference.load("logits")
-        XCTAssertEqual(logits.shape, refLogits.shape)
-        let logitError = maxAbsDiff(logits.scalars[...], refLogits.scalars[...])
-        XCTAssertLessThanOrEqual(logitError, 1e-4, "\(name) logits")
-
-        model.zeroGradients()
-        try model.backward()
-        let expected = Set(reference.tensorNames.filter { $0.hasPrefix("grad.") }.map { String($0.dropFirst(5)) })
-        XCTAssertEqual(Set(model.layout.slots.map(\.name)), expected, "\(name): the parameters PyTorch trains")
-        var worst = (name: "", relative: 0.0)
-        for slot in model.layout.slots {
-            let ref = try reference.load("grad." + slot.name)
-            let got = try XCTUnwrap(model.gradient(slot.name))
-            XCTAssertEqual(got.shape, ref.shape, slot.name)
-            var diff = 0.0, norm = 0.0, maxAbs: Float = 0
-            for (a, b) in zip(got.scalars, ref.scalars) {
-                diff += Double(a - b) * Double(a - b)
-                norm += Double(b) * Double(b)
-                maxAbs = max(maxAbs, abs(a - b))
-            }
-            XCTAssertGreaterThan(norm, 0, "\(name) \(slot.name): a zero reference gradient proves nothing")
-            let relative = (diff / max(norm, 1e-30)).squareRoot()
-            XCTAssertLessThanOrEqual(relative, 1e-4, "\(name) \(slot.name): relative \(relative), max-abs \(maxAbs)")
-            if relative > worst.relative { worst = (slot.name, relative) }
-        }
-        print("\(name): loss \(loss) vs \(batch.loss), logits max-abs \(logitError), worst gradient \(worst.name) relative \(worst.relative)")
-
-        // backward ACCUMULATES: a second pass doubles every gradient.
-        let once = model.gradients.array()
-        try model.backward()
-        let twice = model.gradients.array()
-        let doubled = zip(once, twice).map { abs(2 * $0 - $1) }.max() ?? 0
-        XCTAssertLessThanOrEqual(doubled, 1e-6 * (once.map(abs).max() ?? 1), "\(name): backward accumulates")
+        try compare(model, batch: batch, loss: batch.loss, note: "full fine-tuning",
+                    reference: dir.appendingPathComponent("reference.safetensors"), label: name)
+        XCTAssertEqual(model.trainable.slots, model.layout.slots, "\(name): full fine-tuning trains every parameter")
     }
 
     func testLlamaUntiedHead() throws { try check("llama") }
